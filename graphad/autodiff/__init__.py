@@ -1,0 +1,5 @@
+"""Symbolic differentiation: grad (reverse mode) and friends."""
+
+from .reverse import grad
+
+__all__ = ["grad"]

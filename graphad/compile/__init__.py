@@ -1,0 +1,1 @@
+"""Compiled functions: ga.function, shared variables, modes, the VM."""

@@ -1,0 +1,179 @@
+"""``ga.function`` and the Function object it returns.
+
+A call checks every argument (dtype, rank, known sizes) before anything runs, so a
+bad call changes nothing; then the VM runs the schedule; then the updates are written,
+all computed from the old values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import GraphadTypeError
+from ..graph.basic import Variable
+from .maker import FunctionMaker
+
+
+def function(inputs, outputs=None, updates=None, givens=None, mode=None, name=None,
+             on_unused_input="raise", allow_input_downcast=None, profile=False):
+    """Compile a callable from symbolic ``inputs`` to ``outputs``.
+
+    ``outputs`` is a variable (the call returns one array) or a list (it returns a
+    list). ``updates`` are ``(shared_variable, expression)`` pairs written after the
+    outputs are computed, all reading the old values.
+
+    >>> import graphad as ga
+    >>> x, y = ga.scalar("x"), ga.scalar("y")
+    >>> f = ga.function([x, y], x * y + 1)
+    >>> float(f(2.0, 3.0)), float(f(y=3.0, x=2.0))
+    (7.0, 7.0)
+    """
+    single = isinstance(outputs, Variable) or (
+        outputs is not None and not isinstance(outputs, (list, tuple))
+    )
+    outs = [] if outputs is None else ([outputs] if single else list(outputs))
+    if allow_input_downcast not in (None, True, False):
+        raise GraphadTypeError("allow_input_downcast must be None, True or False")
+    maker = FunctionMaker(inputs, outs, updates, givens, mode, on_unused_input)
+    return Function(maker, single, name, allow_input_downcast, profile)
+
+
+class Function:
+    """A compiled function. Call it with arrays; ``f.maker.fgraph`` is its graph."""
+
+    def __init__(self, maker, single, name, allow_input_downcast, profile, shared=None):
+        self.maker = maker
+        self.single = single
+        self.name = name
+        self.allow_input_downcast = allow_input_downcast
+        self.storage = maker.vm.new_storage()
+        # the shared variables this function reads and updates, by identity
+        self.shared = list(shared) if shared is not None else list(maker.shared_leaves)
+        self._shared_slots = [maker.vm.slot[v] for v in maker.shared_leaves]
+        self._update_targets = [
+            self.shared[maker.shared_leaves.index(var)] if var in maker.shared_leaves else var
+            for var in maker.update_vars
+        ]
+        self.input_names = [v.name for v in maker.fgraph.inputs]
+        if profile:
+            from .profile import Profile
+
+            self.profile = Profile(self)
+        else:
+            self.profile = None
+
+    @property
+    def fgraph(self):
+        return self.maker.fgraph
+
+    @property
+    def inputs(self):
+        return self.maker.fgraph.inputs
+
+    def __call__(self, *args, **kwargs):
+        values = self._bind(args, kwargs)
+        vm = self.maker.vm
+        storage = self.storage
+        for var, value in zip(self.inputs, values):
+            storage[vm.slot[var]] = value
+        for slot, var in zip(self._shared_slots, self.shared):
+            storage[slot] = var.container[0]
+        try:
+            vm.run(storage, profile=self.profile is not None)
+            results = [storage[vm.slot[v]] for v in self.fgraph.outputs]
+        finally:
+            for var in self.inputs:
+                storage[vm.slot[var]] = None
+        n = self.maker.n_outputs
+        outputs = [self._fresh(r, values) for r in results[:n]]
+        for var, value in zip(self._update_targets, results[n:]):
+            var.container[0] = _own(value, var.dtype)
+        if self.profile is not None:
+            self.profile.calls += 1
+        if self.single:
+            return outputs[0]
+        return outputs
+
+    def _bind(self, args, kwargs):
+        inputs = self.inputs
+        if len(args) > len(inputs):
+            raise GraphadTypeError(
+                f"{self._label()} takes {len(inputs)} argument(s) but {len(args)} were given"
+            )
+        values = list(args) + [_MISSING] * (len(inputs) - len(args))
+        for key, value in kwargs.items():
+            if key not in self.input_names:
+                raise GraphadTypeError(
+                    f"{self._label()} got an unexpected keyword argument {key!r}; the "
+                    f"named inputs are {[n for n in self.input_names if n]}"
+                )
+            pos = self.input_names.index(key)
+            if values[pos] is not _MISSING:
+                raise GraphadTypeError(f"{self._label()} got two values for input {key!r}")
+            values[pos] = value
+        result = []
+        for pos, (var, value) in enumerate(zip(inputs, values)):
+            what = f"input {pos}" + (f" ({var.name!r})" if var.name else "")
+            if value is _MISSING:
+                raise GraphadTypeError(f"{self._label()} is missing a value for {what}")
+            result.append(var.type.filter(value, allow_downcast=self.allow_input_downcast,
+                                          what=what))
+        return result
+
+    def _fresh(self, value, args):
+        """The array to hand out: never one the user or a shared variable owns."""
+        if not isinstance(value, np.ndarray):
+            return np.asarray(value)
+        if not value.flags.writeable or any(
+            np.may_share_memory(value, a) for a in args
+        ) or any(np.may_share_memory(value, s.container[0]) for s in self.shared):
+            return value.copy()
+        return value
+
+    def _label(self):
+        return f"function {self.name!r}" if self.name else "the compiled function"
+
+    def copy(self, swap=None):
+        """A sibling sharing the compiled code; ``swap={old: new}`` rebinds shared
+        variables (the types must match). Other shared variables stay shared."""
+        swap = dict(swap or {})
+        shared = list(self.shared)
+        for old, new in swap.items():
+            if old not in shared:
+                raise GraphadTypeError(f"copy(swap=...): {old!r} is not a shared variable of f")
+            if not getattr(new, "is_shared", False) or new.type.dtype != old.type.dtype or (
+                new.type.ndim != old.type.ndim
+            ):
+                raise GraphadTypeError(
+                    f"copy(swap=...): {new!r} must be a shared variable of type {old.type}"
+                )
+            shared[shared.index(old)] = new
+        return Function(self.maker, self.single, self.name, self.allow_input_downcast,
+                        self.profile is not None, shared)
+
+    def __reduce__(self):
+        return (_rebuild_function, (self.maker, self.single, self.name,
+                                    self.allow_input_downcast, self.profile is not None,
+                                    self.shared))
+
+    def __repr__(self):
+        return f"<graphad Function {self.name or ''} ({len(self.inputs)} inputs)>"
+
+
+def _rebuild_function(maker, single, name, allow_input_downcast, profile, shared):
+    return Function(maker, single, name, allow_input_downcast, profile, shared)
+
+
+def _own(value, dtype):
+    arr = np.asarray(value, dtype=dtype)
+    if not arr.flags.writeable or arr.base is not None:
+        arr = arr.copy()
+    return arr
+
+
+class _Missing:
+    def __repr__(self):
+        return "<missing>"
+
+
+_MISSING = _Missing()

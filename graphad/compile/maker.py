@@ -1,0 +1,166 @@
+"""FunctionMaker: turns (inputs, outputs, updates, givens) into a FunctionGraph and a
+VM schedule.
+
+The graph it builds has the explicit inputs as its inputs and, as outputs, the user's
+outputs followed by the update expressions. Shared variables and constants are
+leaves that need no input slot.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+from ..errors import GraphadTypeError, GraphadValueError, UnusedInputError, describe
+from ..graph.basic import Constant, Variable
+from ..graph.fgraph import FunctionGraph
+from ..graph.traversal import ancestors, clone_replace
+from ..graph.verify import lint
+from ..tensor.variable import as_tensor_variable
+from .modes import get_mode
+from .vm import VM
+
+
+class FunctionMaker:
+    """Everything compiled about a function; siblings made by ``copy`` share it."""
+
+    def __init__(self, inputs, outputs, updates, givens, mode, on_unused_input):
+        start = time.perf_counter()
+        self.mode = get_mode(mode)
+        inputs = _check_inputs(inputs)
+        outputs = [_as_output(o, i) for i, o in enumerate(outputs)]
+        updates = _check_updates(updates)
+        givens = _check_givens(givens)
+        # only the update targets are kept: the maker must not hold the user's graph
+        self.update_vars = [var for var, _ in updates]
+        graph_outputs = outputs + [expr for _, expr in updates]
+        if givens:
+            graph_outputs = clone_replace(graph_outputs, givens)
+        _check_unused(inputs, graph_outputs, on_unused_input)
+        self.fgraph = FunctionGraph(inputs, graph_outputs, clone=True)
+        self.n_outputs = len(outputs)
+        self.build_vm()
+        self.compile_time = time.perf_counter() - start
+
+    def build_vm(self):
+        from ..backend.numpy import make_thunk
+
+        if self.mode.lint:
+            lint(self.fgraph)
+        self.vm = VM(self.fgraph, make_thunk, check_nan=self.mode.check_nan)
+        shared = [v for v in self.vm.slot if getattr(v, "is_shared", False)]
+        self.shared_leaves = shared
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("vm", None)
+        state.pop("shared_leaves", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.build_vm()
+
+
+def _check_inputs(inputs):
+    if isinstance(inputs, Variable):
+        inputs = [inputs]
+    if not isinstance(inputs, (list, tuple)):
+        raise GraphadTypeError(f"ga.function inputs must be a list of variables, got {inputs!r}")
+    seen = set()
+    for i, var in enumerate(inputs):
+        if not isinstance(var, Variable):
+            raise GraphadTypeError(
+                f"input {i} of ga.function is {var!r}, not a graphad variable; build it "
+                "with ga.scalar/vector/matrix/tensor"
+            )
+        if isinstance(var, Constant):
+            raise GraphadTypeError(f"input {i} ({var}) is a constant; constants cannot be inputs")
+        if getattr(var, "is_shared", False):
+            raise GraphadTypeError(
+                f"input {i} ({describe(var)}) is a shared variable; shared variables are "
+                "implicit inputs: leave it out of the list (or use givens to replace it)"
+            )
+        if var in seen:
+            raise GraphadValueError(f"input {i} ({describe(var)}) appears twice in the inputs")
+        seen.add(var)
+    return list(inputs)
+
+
+def _as_output(out, i):
+    if isinstance(out, Variable):
+        return out
+    try:
+        return as_tensor_variable(out)
+    except Exception:
+        raise GraphadTypeError(f"output {i} of ga.function is {out!r}, not a variable") from None
+
+
+def _check_updates(updates):
+    if updates is None:
+        return []
+    pairs = list(updates.items()) if isinstance(updates, dict) else list(updates)
+    seen = set()
+    result = []
+    for k, pair in enumerate(pairs):
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise GraphadTypeError(f"update {k} must be a (shared_variable, expression) pair")
+        var, expr = pair
+        if not getattr(var, "is_shared", False):
+            raise GraphadTypeError(
+                f"update {k} targets {var!r}, which is not a shared variable; only "
+                "variables made by ga.shared can be updated"
+            )
+        if var in seen:
+            raise GraphadValueError(f"shared variable {describe(var)} is updated twice")
+        seen.add(var)
+        expr = as_tensor_variable(expr)
+        if expr.dtype != var.dtype or expr.ndim != var.ndim:
+            raise GraphadTypeError(
+                f"the update of {describe(var)} has type {expr.type}; it must keep dtype "
+                f"{var.dtype} and {var.ndim} dimension(s) (e.g. ga.cast(expr, "
+                f"'{var.dtype}'))"
+            )
+        result.append((var, expr))
+    return result
+
+
+def _check_givens(givens):
+    if givens is None:
+        return {}
+    pairs = list(givens.items()) if isinstance(givens, dict) else list(givens)
+    result = {}
+    for k, pair in enumerate(pairs):
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise GraphadTypeError(f"givens entry {k} must be a (variable, replacement) pair")
+        old, new = pair
+        if not isinstance(old, Variable):
+            raise GraphadTypeError(f"givens entry {k}: {old!r} is not a variable")
+        if not isinstance(new, Variable):
+            from ..tensor.variable import constant
+
+            new = constant(new, dtype=old.dtype)
+        if new.dtype != old.dtype or new.ndim != old.ndim:
+            raise GraphadTypeError(
+                f"givens entry {k}: {describe(old)} cannot be replaced by {describe(new)} "
+                "(dtype and rank must match)"
+            )
+        result[old] = new
+    return result
+
+
+def _check_unused(inputs, outputs, policy):
+    if policy not in ("raise", "warn", "ignore"):
+        raise GraphadValueError(f"on_unused_input must be 'raise', 'warn' or 'ignore', not {policy!r}")
+    if policy == "ignore":
+        return
+    used = set(ancestors(outputs, blockers=inputs))
+    for i, var in enumerate(inputs):
+        if var not in used:
+            msg = (
+                f"input {i} ({describe(var)}) is not used to compute the outputs; remove "
+                "it or pass on_unused_input='ignore' (or 'warn')"
+            )
+            if policy == "raise":
+                raise UnusedInputError(msg)
+            warnings.warn(msg, stacklevel=4)

@@ -1,0 +1,88 @@
+"""Shared variables: graph leaves whose value lives across calls and updates.
+
+A shared variable's type (dtype and rank) is fixed at creation; every size is
+``None`` so ``set_value`` may change the shape.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import GraphadTypeError
+from ..tensor.type import TensorType
+from ..tensor.variable import TensorVariable
+
+
+class SharedVariable(TensorVariable):
+    """A tensor variable with a value. ``get_value``/``set_value`` read and write it.
+
+    >>> import numpy as np, graphad as ga
+    >>> w = ga.shared(np.zeros(3), name="w")
+    >>> w.set_value(np.ones(3)); w.get_value().tolist()
+    [1.0, 1.0, 1.0]
+    """
+
+    is_shared = True
+
+    def __init__(self, type, value, name=None):
+        super().__init__(type, name=name)
+        self.container = [type.filter(value, strict=True, allow_downcast=False,
+                                      what=self._what())]
+
+    def _what(self):
+        return f"the value of shared variable {self.name!r}" if self.name else "the value"
+
+    def get_value(self, borrow=False):
+        """The current value (a copy unless ``borrow``)."""
+        value = self.container[0]
+        return value if borrow else value.copy()
+
+    def set_value(self, value, borrow=False):
+        """Set the value; its dtype and rank must match the variable's type."""
+        if not isinstance(value, np.ndarray):
+            value = np.asarray(value)
+        if value.dtype.name != self.type.dtype or value.ndim != self.type.ndim:
+            raise GraphadTypeError(
+                f"set_value of shared variable {self.name or ''!r}: expected dtype "
+                f"{self.type.dtype} with {self.type.ndim} dimension(s), got dtype "
+                f"{value.dtype} with {value.ndim}; cast with value.astype('{self.type.dtype}')"
+            )
+        self.container[0] = value if borrow else value.copy()
+
+    def clone(self):
+        # a shared variable stands for its storage: graph copies keep the same object
+        return self
+
+    @property
+    def value(self):
+        return self.container[0]
+
+    def __reduce__(self):
+        return (_rebuild_shared, (self.type, self.container[0], self.name))
+
+
+def _rebuild_shared(type, value, name):
+    var = SharedVariable.__new__(SharedVariable)
+    TensorVariable.__init__(var, type, name=name)
+    var.container = [value]
+    return var
+
+
+def shared(value, name=None, borrow=False):
+    """A shared variable holding ``value`` (copied unless ``borrow``).
+
+    >>> import numpy as np, graphad as ga
+    >>> ga.shared(np.zeros((2, 3), "float32")).type
+    TensorType(float32, (None, None))
+    """
+    if isinstance(value, TensorVariable):
+        raise GraphadTypeError("ga.shared takes a value (NumPy array or number), not a variable")
+    if isinstance(value, (bool, int, float, complex)) or np.isscalar(value):
+        arr = np.asarray(value)
+    elif isinstance(value, np.ndarray):
+        arr = value if borrow else value.copy()
+    else:
+        arr = np.array(value)
+    if arr.dtype.kind not in "biufc":
+        raise GraphadTypeError(f"ga.shared needs a numeric or bool value, got dtype {arr.dtype}")
+    return SharedVariable(TensorType(arr.dtype, (None,) * arr.ndim), arr, name=name)

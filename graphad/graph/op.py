@@ -1,0 +1,86 @@
+"""The Op base class: THE op contract every operation implements.
+
+An op is a value: two ops are equal when their class and ``params`` are equal, which is
+what merging and the compile cache use. Subclasses list their parameters in
+``__props__`` and implement:
+
+- ``make_node(*inputs)``: the type rule; checks inputs, names the bad argument.
+- ``perform(node, inputs, outputs)``: the NumPy reference; writes ``outputs[i][0]``.
+- ``infer_shape(node, input_shapes)``: symbolic output shapes (lists of int64 scalars).
+- ``L_op(inputs, outputs, output_grads)``: vector-Jacobian product.
+- ``R_op(inputs, outputs, tangents)``: Jacobian-vector product.
+
+Traits read by passes and backends instead of isinstance checks:
+``fusion_kind`` ("elemwise", "reduce", "injective", "opaque") and the algebraic
+traits ``commutative``, ``associative`` and ``identity``.
+"""
+
+from __future__ import annotations
+
+from .basic import Apply
+
+
+class Op:
+    """Base of every operation. See the module docstring for the contract."""
+
+    __props__: tuple = ()
+    fusion_kind = "opaque"
+    commutative = False
+    associative = False
+    identity = None  # the neutral element, when the op has one
+    # Outputs that may alias (be views of) an input: {output index: input index}.
+    view_map: dict = {}
+
+    @property
+    def params(self) -> tuple:
+        """The values that make two instances of this op class equal."""
+        return tuple(getattr(self, name) for name in self.__props__)
+
+    def __eq__(self, other) -> bool:
+        return type(self) is type(other) and self.params == other.params
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.params))
+
+    def __str__(self) -> str:
+        name = type(self).__name__
+        if not self.__props__:
+            return name
+        args = ", ".join(f"{k}={_short(v)}" for k, v in zip(self.__props__, self.params))
+        return f"{name}{{{args}}}"
+
+    __repr__ = __str__
+
+    def __call__(self, *inputs, **kwargs):
+        """Build a node and return its output (or the list of outputs)."""
+        node = self.make_node(*inputs, **kwargs)
+        if len(node.outputs) == 1:
+            return node.outputs[0]
+        return node.outputs
+
+    def make_node(self, *inputs) -> Apply:
+        raise NotImplementedError(f"{type(self).__name__} does not define make_node")
+
+    def perform(self, node, inputs, outputs) -> None:
+        raise NotImplementedError(f"{type(self).__name__} has no NumPy reference")
+
+    def infer_shape(self, node, input_shapes):
+        """Default: the shapes are those of the computed outputs (no shortcut)."""
+        from ..tensor.shape import shape_tuple
+
+        return [shape_tuple(out) for out in node.outputs]
+
+    def L_op(self, inputs, outputs, output_grads):
+        raise NotImplementedError(f"{self} has no gradient (L_op) yet")
+
+    def R_op(self, inputs, outputs, tangents):
+        raise NotImplementedError(f"{self} has no forward-mode derivative (R_op) yet")
+
+    def describe_node(self, node) -> str:
+        """What the node computes, for error messages; fused ops list their contents."""
+        return str(self)
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

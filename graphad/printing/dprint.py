@@ -1,0 +1,86 @@
+"""dprint: one compact line per node, names assigned at print time.
+
+    %2 = Elemwise{add}(x, %1)   :: float64[?]    [grad]  @ model.py:12
+
+Each line gives the node's result name, op with params, inputs, type and tags, in
+topological order; leaves are listed first.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ..graph.basic import Constant, Variable, format_source
+from ..graph.fgraph import FunctionGraph
+from ..graph.traversal import graph_inputs, toposort
+
+
+def _outputs_and_inputs(obj):
+    """(inputs, outputs) of a variable, a list of them, a FunctionGraph or a Function."""
+    fgraph = getattr(getattr(obj, "maker", None), "fgraph", None)
+    if fgraph is not None:
+        obj = fgraph
+    if isinstance(obj, FunctionGraph):
+        return list(obj.inputs), list(obj.outputs)
+    outs = [obj] if isinstance(obj, Variable) else list(obj)
+    for o in outs:
+        if not isinstance(o, Variable):
+            raise TypeError(f"dprint expects variables, a FunctionGraph or a Function; got {o!r}")
+    return graph_inputs(outs), outs
+
+
+def node_tags(node) -> list:
+    """Tags shown in every dump: 'grad' for nodes made by differentiation, 'fused'."""
+    tags = []
+    if getattr(node.tag, "grad", False):
+        tags.append("grad")
+    if node.op.fusion_kind == "fused" or getattr(node.op, "fused_ops", None):
+        tags.append("fused: " + ", ".join(map(str, node.op.fused_ops)))
+    return tags
+
+
+def dprint(obj, file=None) -> str:
+    """Print the graph of ``obj`` to stdout (or ``file``) and return the text.
+
+    >>> import graphad as ga
+    >>> x = ga.vector("x")
+    >>> text = ga.dprint(ga.exp(x) + 1, file=False)
+    >>> "Elemwise{exp}(x)" in text
+    True
+    """
+    inputs, outputs = _outputs_and_inputs(obj)
+    names: dict = {}
+
+    def name(var):
+        if var not in names:
+            if isinstance(var, Constant):
+                names[var] = str(var)
+            elif var.owner is None and var.name:
+                names[var] = var.name
+            else:
+                names[var] = f"%{len([n for n in names.values() if n.startswith('%')])}"
+        return names[var]
+
+    lines = []
+    for var in inputs:
+        if not isinstance(var, Constant):
+            kind = "shared" if getattr(var, "is_shared", False) else "input"
+            lines.append(f"{name(var)} :: {var.type}  [{kind}]")
+    for node in toposort(outputs, inputs):
+        for inp in node.inputs:
+            if inp.owner is None and inp not in names:
+                name(inp)
+                if not isinstance(inp, Constant):
+                    kind = "shared" if getattr(inp, "is_shared", False) else "input"
+                    lines.append(f"{name(inp)} :: {inp.type}  [{kind}]")
+        results = ", ".join(name(o) for o in node.outputs)
+        args = ", ".join(name(i) for i in node.inputs)
+        types = ", ".join(str(o.type) for o in node.outputs)
+        tags = "".join(f"  [{t}]" for t in node_tags(node))
+        where = f"  @ {format_source(node.source)}" if node.source else ""
+        lines.append(f"{results} = {node.op}({args}) :: {types}{tags}{where}")
+    lines.append("return " + ", ".join(name(o) for o in outputs))
+    text = "\n".join(lines) + "\n"
+    if file is not False:
+        (file or sys.stdout).write(text)
+    return text

@@ -1,0 +1,1 @@
+"""Tensor types, variables and every tensor op."""

@@ -1,0 +1,185 @@
+"""Linear algebra: matmul (batched, ``@``), dot, outer, tensordot.
+
+``matmul`` is the one primitive (NumPy's ``np.matmul`` rules: 1-d operands are
+promoted and the added axis removed, leading axes broadcast); dot, outer and
+tensordot are compositions of it with shape ops.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ..errors import GraphadTypeError, GraphadValueError, ShapeError
+from ..graph.basic import Apply
+from ..graph.op import Op
+from .type import TensorType, broadcast_static, result_dtype
+from .variable import as_tensor_variable
+
+
+class MatMul(Op):
+    """``np.matmul(a, b)``: matrix product, batched over leading axes."""
+
+    fusion_kind = "opaque"
+
+    def make_node(self, a, b):
+        a, b = as_tensor_variable(a), as_tensor_variable(b)
+        for name, v in (("first", a), ("second", b)):
+            if v.ndim == 0:
+                raise GraphadValueError(
+                    f"matmul: the {name} operand {v} is a scalar; use * for scaling"
+                )
+        if a.dtype == "bool" and b.dtype == "bool":
+            dtype = "bool"
+        else:
+            dtype = result_dtype(a.dtype, b.dtype)
+        sa = (1,) + a.type.shape if a.ndim == 1 else a.type.shape
+        sb = b.type.shape + (1,) if b.ndim == 1 else b.type.shape
+        k1, k2 = sa[-1], sb[-2]
+        if k1 is not None and k2 is not None and k1 != k2:
+            raise ShapeError(
+                f"matmul: inner dimensions differ: {a} has shape {a.type.shape}, {b} has "
+                f"shape {b.type.shape} ({k1} != {k2})"
+            )
+        batch = broadcast_static([sa[:-2], sb[:-2]], what="matmul batch dimensions")
+        shape = batch + (sa[-2], sb[-1])
+        if a.ndim == 1:
+            shape = shape[:-2] + shape[-1:]
+        if b.ndim == 1:
+            shape = shape[:-1]
+        return Apply(self, [a, b], [TensorType(dtype, shape).make_variable()])
+
+    def perform(self, node, inputs, outputs):
+        a, b = inputs
+        outputs[0][0] = np.asarray(np.matmul(a, b), dtype=node.outputs[0].dtype)
+
+    def infer_shape(self, node, input_shapes):
+        from .elemwise import broadcast_shapes_symbolic
+
+        a, b = node.inputs
+        sa, sb = list(input_shapes[0]), list(input_shapes[1])
+        out = node.outputs[0].type.shape
+        batch_static = out[: len(out) - (a.ndim > 1) - (b.ndim > 1)]
+        batch = broadcast_shapes_symbolic([sa[:-2], sb[:-2]], batch_static)
+        tail = ([sa[-2]] if a.ndim > 1 else []) + ([sb[-1]] if b.ndim > 1 else [])
+        return [tuple(batch) + tuple(tail)]
+
+    def L_op(self, inputs, outputs, output_grads):
+        from .elemwise import sum_to_shape
+        from .shape import expand_dims, squeeze
+
+        a, b = inputs
+        (g,) = output_grads
+        a2 = expand_dims(a, 0) if a.ndim == 1 else a
+        b2 = expand_dims(b, -1) if b.ndim == 1 else b
+        g2 = g
+        if a.ndim == 1:
+            g2 = expand_dims(g2, -2 if b.ndim > 1 else -1)
+        if b.ndim == 1:
+            g2 = expand_dims(g2, -1)
+        ga = matmul(g2, swapaxes(b2))
+        gb = matmul(swapaxes(a2), g2)
+        ga = squeeze(ga, -2) if a.ndim == 1 else ga
+        gb = squeeze(gb, -1) if b.ndim == 1 else gb
+        # batch axes that broadcast in the forward product are summed back
+        if ga.ndim != a.ndim or a.ndim > 2:
+            ga = sum_to_shape(ga, a)
+        if gb.ndim != b.ndim or b.ndim > 2:
+            gb = sum_to_shape(gb, b)
+        return [ga, gb]
+
+    def R_op(self, inputs, outputs, tangents):
+        a, b = inputs
+        ta, tb = tangents
+        terms = []
+        if ta is not None:
+            terms.append(matmul(ta, b))
+        if tb is not None:
+            terms.append(matmul(a, tb))
+        if not terms:
+            return [None]
+        return [terms[0] if len(terms) == 1 else terms[0] + terms[1]]
+
+
+def swapaxes(x, a=-1, b=-2):
+    """``x`` with axes ``a`` and ``b`` exchanged (the last two by default)."""
+    from .shape import transpose
+
+    x = as_tensor_variable(x)
+    order = list(range(x.ndim))
+    a, b = a % x.ndim, b % x.ndim
+    order[a], order[b] = order[b], order[a]
+    return transpose(x, order)
+
+
+def matmul(a, b):
+    """Matrix product with NumPy's ``@`` rules (batched over leading axes).
+
+    >>> import graphad as ga
+    >>> a = ga.constant([[1.0, 2.0], [3.0, 4.0]])
+    >>> (a @ a).eval().tolist()
+    [[7.0, 10.0], [15.0, 22.0]]
+    """
+    return MatMul()(a, b)
+
+
+def dot(a, b):
+    """``np.dot``: matmul for 1-d/2-d operands, scaling for scalars, and for N-d the
+    sum over the last axis of ``a`` and the second-to-last of ``b``."""
+    a, b = as_tensor_variable(a), as_tensor_variable(b)
+    if a.ndim == 0 or b.ndim == 0:
+        return a * b
+    if a.ndim <= 2 and b.ndim <= 2:
+        return matmul(a, b)
+    return tensordot(a, b, axes=[[a.ndim - 1], [max(b.ndim - 2, 0)]])
+
+
+def outer(a, b):
+    """Outer product of two vectors (inputs are flattened, as in ``np.outer``)."""
+    from .shape import flatten
+
+    a, b = flatten(as_tensor_variable(a)), flatten(as_tensor_variable(b))
+    return a.dimshuffle(0, "x") * b.dimshuffle("x", 0)
+
+
+def tensordot(a, b, axes=2):
+    """``np.tensordot``: sum products over ``axes`` (an int or two lists of axes)."""
+    from .shape import reshape, shape_tuple, transpose
+
+    a, b = as_tensor_variable(a), as_tensor_variable(b)
+    if isinstance(axes, (numbers.Integral, np.integer)):
+        n = int(axes)
+        if n < 0 or n > min(a.ndim, b.ndim):
+            raise GraphadValueError(f"tensordot: axes={n} is out of range for {a.ndim}-d and {b.ndim}-d")
+        axes_a, axes_b = list(range(a.ndim - n, a.ndim)), list(range(n))
+    else:
+        try:
+            axes_a, axes_b = ([x] if isinstance(x, numbers.Integral) else list(x) for x in axes)
+        except (TypeError, ValueError):
+            raise GraphadTypeError(f"tensordot: axes must be an int or two lists, got {axes!r}")
+        if len(axes_a) != len(axes_b):
+            raise GraphadValueError(f"tensordot: axes {axes} name different numbers of axes")
+        axes_a = [x % a.ndim for x in axes_a]
+        axes_b = [x % b.ndim for x in axes_b]
+    for x, y in zip(axes_a, axes_b):
+        sx, sy = a.type.shape[x], b.type.shape[y]
+        if sx is not None and sy is not None and sx != sy:
+            raise ShapeError(f"tensordot: axis {x} of a ({sx}) and axis {y} of b ({sy}) differ")
+    free_a = [i for i in range(a.ndim) if i not in axes_a]
+    free_b = [i for i in range(b.ndim) if i not in axes_b]
+    sa, sb = shape_tuple(a), shape_tuple(b)
+    inner = _prod([sa[i] for i in axes_a])
+    at = reshape(transpose(a, free_a + axes_a), (_prod([sa[i] for i in free_a]), inner))
+    bt = reshape(transpose(b, axes_b + free_b), (inner, _prod([sb[i] for i in free_b])))
+    out = matmul(at, bt)
+    return reshape(out, tuple(sa[i] for i in free_a) + tuple(sb[i] for i in free_b))
+
+
+def _prod(dims):
+    from .variable import constant
+
+    total = constant(np.int64(1))
+    for d in dims:
+        total = total * d
+    return total

@@ -1,0 +1,304 @@
+"""Tensor variables: operators and methods, constants, and the variable constructors.
+
+``x + 1``, ``x @ W``, ``x[1:, idx]``, ``x.sum(axis=0)``: each operator or method
+forwards to the one function in ``graphad.tensor`` that builds the op, so every
+op is defined once.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ..errors import GraphadTypeError
+from ..graph.basic import Constant, Variable
+from .type import TensorType, check_dtype
+
+
+def _ops():
+    from . import indexing, linalg, math, reduce, shape
+
+    return math, reduce, shape, indexing, linalg
+
+
+class _TensorOps:
+    """Operators and methods shared by every tensor variable (symbolic or constant)."""
+
+    __array_ufunc__ = None  # make NumPy defer to our reflected operators
+    __array_priority__ = 1000
+
+    @property
+    def dtype(self) -> str:
+        return self.type.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.type.ndim
+
+    @property
+    def shape(self):
+        """The symbolic shape: an int64 vector; ``x.shape[0]`` is an int64 scalar."""
+        return _ops()[2].shape(self)
+
+    @property
+    def size(self):
+        return _ops()[1].prod(self.shape)
+
+    @property
+    def T(self):
+        return self.transpose()
+
+    def __bool__(self):
+        raise GraphadTypeError(
+            f"the truth value of symbolic variable {self} is not known at graph-build "
+            "time; use ga.switch / ga.where for a symbolic condition"
+        )
+
+    def __iter__(self):
+        if self.ndim == 0 or self.type.shape[0] is None:
+            raise GraphadTypeError(
+                f"cannot iterate over {self} (type {self.type}): its length is not known "
+                "statically; index it with x[i] instead"
+            )
+        return (self[i] for i in range(self.type.shape[0]))
+
+    def __len__(self):
+        if self.ndim == 0 or self.type.shape[0] is None:
+            raise GraphadTypeError(f"len() of {self} is not known statically; use x.shape[0]")
+        return self.type.shape[0]
+
+    # arithmetic -------------------------------------------------------------
+    def __add__(self, other): return _ops()[0].add(self, other)
+    def __radd__(self, other): return _ops()[0].add(other, self)
+    def __sub__(self, other): return _ops()[0].sub(self, other)
+    def __rsub__(self, other): return _ops()[0].sub(other, self)
+    def __mul__(self, other): return _ops()[0].mul(self, other)
+    def __rmul__(self, other): return _ops()[0].mul(other, self)
+    def __truediv__(self, other): return _ops()[0].true_divide(self, other)
+    def __rtruediv__(self, other): return _ops()[0].true_divide(other, self)
+    def __floordiv__(self, other): return _ops()[0].floor_divide(self, other)
+    def __rfloordiv__(self, other): return _ops()[0].floor_divide(other, self)
+    def __mod__(self, other): return _ops()[0].mod(self, other)
+    def __rmod__(self, other): return _ops()[0].mod(other, self)
+    def __pow__(self, other): return _ops()[0].pow(self, other)
+    def __rpow__(self, other): return _ops()[0].pow(other, self)
+    def __matmul__(self, other): return _ops()[4].matmul(self, other)
+    def __rmatmul__(self, other): return _ops()[4].matmul(other, self)
+    def __neg__(self): return _ops()[0].neg(self)
+    def __pos__(self): return self
+    def __abs__(self): return _ops()[0].abs(self)
+    def __invert__(self): return _ops()[0].invert(self)
+    def __and__(self, other): return _ops()[0].bitwise_and(self, other)
+    def __rand__(self, other): return _ops()[0].bitwise_and(other, self)
+    def __or__(self, other): return _ops()[0].bitwise_or(self, other)
+    def __ror__(self, other): return _ops()[0].bitwise_or(other, self)
+    def __xor__(self, other): return _ops()[0].bitwise_xor(self, other)
+    def __rxor__(self, other): return _ops()[0].bitwise_xor(other, self)
+    def __lt__(self, other): return _ops()[0].lt(self, other)
+    def __le__(self, other): return _ops()[0].le(self, other)
+    def __gt__(self, other): return _ops()[0].gt(self, other)
+    def __ge__(self, other): return _ops()[0].ge(self, other)
+    # == stays identity so variables can be dict keys; use ga.eq for elementwise
+    __hash__ = object.__hash__
+
+    def __getitem__(self, index):
+        return _ops()[3].getitem(self, index)
+
+    # methods ----------------------------------------------------------------
+    def sum(self, axis=None, keepdims=False, dtype=None):
+        return _ops()[1].sum(self, axis=axis, keepdims=keepdims, dtype=dtype)
+
+    def prod(self, axis=None, keepdims=False, dtype=None):
+        return _ops()[1].prod(self, axis=axis, keepdims=keepdims, dtype=dtype)
+
+    def mean(self, axis=None, keepdims=False):
+        return _ops()[1].mean(self, axis=axis, keepdims=keepdims)
+
+    def var(self, axis=None, keepdims=False, ddof=0):
+        return _ops()[1].var(self, axis=axis, keepdims=keepdims, ddof=ddof)
+
+    def std(self, axis=None, keepdims=False, ddof=0):
+        return _ops()[1].std(self, axis=axis, keepdims=keepdims, ddof=ddof)
+
+    def max(self, axis=None, keepdims=False):
+        return _ops()[1].max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return _ops()[1].min(self, axis=axis, keepdims=keepdims)
+
+    def argmax(self, axis=None, keepdims=False):
+        return _ops()[1].argmax(self, axis=axis, keepdims=keepdims)
+
+    def argmin(self, axis=None, keepdims=False):
+        return _ops()[1].argmin(self, axis=axis, keepdims=keepdims)
+
+    def all(self, axis=None, keepdims=False):
+        return _ops()[1].all(self, axis=axis, keepdims=keepdims)
+
+    def any(self, axis=None, keepdims=False):
+        return _ops()[1].any(self, axis=axis, keepdims=keepdims)
+
+    def reshape(self, *shape, ndim=None):
+        if len(shape) == 1 and not isinstance(shape[0], (numbers.Integral, Variable)):
+            shape = shape[0]
+        return _ops()[2].reshape(self, shape, ndim=ndim)
+
+    def dimshuffle(self, *pattern):
+        if len(pattern) == 1 and isinstance(pattern[0], (list, tuple)):
+            pattern = pattern[0]
+        return _ops()[2].dimshuffle(self, pattern)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], (list, tuple)):
+            axes = axes[0]
+        return _ops()[2].transpose(self, axes or None)
+
+    def flatten(self, ndim=1):
+        return _ops()[2].flatten(self, ndim)
+
+    def squeeze(self, axis=None):
+        return _ops()[2].squeeze(self, axis)
+
+    def astype(self, dtype):
+        return _ops()[0].cast(self, dtype)
+
+    def dot(self, other):
+        return _ops()[4].dot(self, other)
+
+    def clip(self, a_min, a_max):
+        return _ops()[0].clip(self, a_min, a_max)
+
+    def eval(self, givens=None):
+        """Compute this variable's value, with ``givens`` mapping inputs to values.
+
+        >>> import graphad as ga
+        >>> x = ga.scalar("x")
+        >>> float((x * 2).eval({x: 3.0}))
+        6.0
+        """
+        from ..compile.function import function
+
+        givens = dict(givens or {})
+        f = function(list(givens), self, mode="FAST_COMPILE", on_unused_input="ignore")
+        return f(*givens.values())
+
+
+class TensorVariable(_TensorOps, Variable):
+    """A symbolic tensor."""
+
+
+class TensorConstant(_TensorOps, Constant):
+    """A tensor with a value fixed at graph-build time.
+
+    ``weak`` holds the Python scalar a constant came from (``x * 2.0``): such
+    constants take their dtype from the other operand, as in NumPy 2 (NEP 50).
+    """
+
+    def __init__(self, type, data, name=None, weak=None):
+        super().__init__(type, data, name)
+        self.weak = weak
+
+    def signature(self):
+        return super().signature() + (self.weak is not None,)
+
+
+TensorType.variable_class = TensorVariable
+TensorType.constant_class = TensorConstant
+
+
+def constant(value, name=None, dtype=None):
+    """A tensor constant; without ``dtype`` it takes NumPy's dtype for ``value``.
+
+    >>> import graphad as ga
+    >>> ga.constant([1, 2]).dtype, ga.constant(1.5, dtype="float32").dtype
+    ('int64', 'float32')
+    """
+    arr = _as_array(value, dtype)
+    return TensorConstant(TensorType(arr.dtype, arr.shape), arr, name=name)
+
+
+def _as_array(value, dtype):
+    if isinstance(value, Variable):
+        raise GraphadTypeError(f"ga.constant expects a value, got the variable {value}")
+    try:
+        arr = np.asarray(value, dtype=None if dtype is None else check_dtype(dtype))
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise GraphadTypeError(f"cannot make a constant of {value!r}: {exc}") from None
+    check_dtype(arr.dtype, what=f"constant {value!r} has dtype")
+    arr = np.array(arr, copy=True)
+    arr.setflags(write=False)
+    return arr
+
+
+def as_tensor_variable(value, name=None, ndim=None) -> TensorVariable:
+    """``value`` as a tensor variable: variables pass through, values become constants.
+
+    Python scalars become weak constants (NEP 50): ``x_float32 * 2.0`` stays float32.
+    """
+    if isinstance(value, _TensorOps):
+        result = value
+    elif isinstance(value, Variable):
+        raise GraphadTypeError(f"{value!r} is not a tensor variable")
+    elif isinstance(value, (bool, int, float, complex)) and not isinstance(value, np.generic):
+        arr = _python_scalar_array(value)
+        result = TensorConstant(TensorType(arr.dtype, ()), arr, name=name, weak=value)
+    else:
+        result = constant(value, name=name)
+    if ndim is not None and result.ndim != ndim:
+        raise GraphadTypeError(f"expected a {ndim}-d tensor, got {result} of type {result.type}")
+    return result
+
+
+def _python_scalar_array(value):
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not -(2**63) <= value < 2**64:
+            raise GraphadTypeError(f"the integer {value} does not fit in 64 bits")
+        arr = np.asarray(value, dtype="int64" if value < 2**63 else "uint64")
+    else:
+        arr = np.asarray(value)
+    arr.setflags(write=False)
+    return arr
+
+
+def tensor(name=None, dtype=None, shape=None, ndim=None) -> TensorVariable:
+    """A symbolic tensor input: ``ga.tensor("x", "float32", shape=(None, 3))``."""
+    if shape is None:
+        if ndim is None:
+            raise GraphadTypeError("ga.tensor needs shape=(...) (use None for unknown sizes)")
+        shape = (None,) * ndim
+    if isinstance(name, (tuple, list)):
+        raise GraphadTypeError("the first argument of ga.tensor is the name; pass shape=...")
+    return TensorType(dtype, shape).make_variable(name)
+
+
+def scalar(name=None, dtype=None):
+    """A 0-d tensor input."""
+    return tensor(name, dtype, ())
+
+
+def vector(name=None, dtype=None, shape=(None,)):
+    """A 1-d tensor input."""
+    return tensor(name, dtype, _check_rank(shape, 1))
+
+
+def matrix(name=None, dtype=None, shape=(None, None)):
+    """A 2-d tensor input."""
+    return tensor(name, dtype, _check_rank(shape, 2))
+
+
+def tensor3(name=None, dtype=None, shape=(None,) * 3):
+    """A 3-d tensor input."""
+    return tensor(name, dtype, _check_rank(shape, 3))
+
+
+def tensor4(name=None, dtype=None, shape=(None,) * 4):
+    """A 4-d tensor input."""
+    return tensor(name, dtype, _check_rank(shape, 4))
+
+
+def _check_rank(shape, ndim):
+    shape = tuple(shape)
+    if len(shape) != ndim:
+        raise GraphadTypeError(f"a {ndim}-d variable needs a shape of length {ndim}, got {shape}")
+    return shape
