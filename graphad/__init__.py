@@ -10,7 +10,7 @@ Build a symbolic graph, differentiate it, compile it into a function:
 """
 
 from . import printing
-from .autodiff import grad
+from .autodiff import Rop, grad
 from .compile.function import Function, function
 from .compile.shared import SharedVariable, shared
 from .config import config
