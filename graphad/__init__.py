@@ -9,8 +9,19 @@ Build a symbolic graph, differentiate it, compile it into a function:
 5.0
 """
 
-from . import printing
-from .autodiff import Rop, grad
+from . import (
+    printing,
+    tensor,  # callable: ga.tensor("x", shape=(None, 3)) builds an input
+)
+from .autodiff import (
+    Lop,
+    Rop,
+    disconnected_grad,
+    grad,
+    grad_clip,
+    hessian_vector_product,
+    zero_grad,
+)
 from .compile.function import Function, function
 from .compile.shared import SharedVariable, shared
 from .config import config
@@ -65,7 +76,6 @@ from .tensor.variable import (
     constant,
     matrix,
     scalar,
-    tensor,
     tensor3,
     tensor4,
     vector,

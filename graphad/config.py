@@ -8,8 +8,8 @@ naming the option and the values it takes.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .errors import ConfigError
 
@@ -81,7 +81,11 @@ class Config:
         values = {name: opt.default() for name, opt in _OPTIONS.items()}
         object.__setattr__(self, "_values", values)
         for name, value in parse_flags(flags).items():
-            setattr(self, name, value)
+            try:
+                setattr(self, name, value)
+            except ConfigError as exc:
+                # raised at import: say where the bad setting came from
+                raise ConfigError(f"GRAPHAD_FLAGS={flags!r}: {exc}") from None
 
     def __getattr__(self, name: str):
         values = object.__getattribute__(self, "_values")

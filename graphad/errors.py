@@ -7,6 +7,25 @@ Python programmer would catch (TypeError, ValueError, IndexError, ...), so
 
 from __future__ import annotations
 
+__all__ = [
+    "ConfigError",
+    "DisconnectedInputError",
+    "GraphadError",
+    "GraphadIndexError",
+    "GraphadMemoryError",
+    "GraphadOverflowError",
+    "GraphadTypeError",
+    "GraphadValueError",
+    "KernelError",
+    "MissingInputError",
+    "MissingToolError",
+    "NaNError",
+    "NonDifferentiableError",
+    "RewriteError",
+    "ShapeError",
+    "UnusedInputError",
+]
+
 
 class GraphadError(Exception):
     """Base class of every exception graphad raises on purpose."""
@@ -76,7 +95,7 @@ def describe(var) -> str:
 
     >>> import graphad as ga
     >>> describe(ga.vector("x"))
-    "'x' (vector float64, shape (None,))"
+    "'x' (float64[?])"
     """
     label = repr(var.name) if getattr(var, "name", None) else _anonymous_label(var)
     return f"{label} ({var.type})"
@@ -91,6 +110,10 @@ def _anonymous_label(var) -> str:
 
 class GraphadMemoryError(GraphadError, MemoryError):
     """An allocation was refused (e.g. a shape with a huge number of elements)."""
+
+
+class GraphadOverflowError(GraphadTypeError, OverflowError):
+    """A Python int does not fit the dtype it must take (NumPy 2 raises OverflowError)."""
 
 
 _RUNTIME_CLASSES = (
@@ -109,10 +132,13 @@ def node_error(exc, node, inputs):
     from .graph.basic import format_source
 
     cls = KernelError
-    for builtin, ours in _RUNTIME_CLASSES:
-        if isinstance(exc, builtin):
-            cls = ours
-            break
+    if isinstance(exc, GraphadError) and "__init__" not in vars(type(exc)):
+        cls = type(exc)  # keep the precise class (ShapeError stays ShapeError)
+    else:
+        for builtin, ours in _RUNTIME_CLASSES:
+            if isinstance(exc, builtin):
+                cls = ours
+                break
     shapes = ", ".join(_describe_value(v) for v in inputs)
     message = (
         f"{node.op.describe_node(node)} failed: {exc}\n"

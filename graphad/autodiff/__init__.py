@@ -1,6 +1,16 @@
 """Symbolic differentiation: grad (reverse mode), Rop (forward mode) and friends."""
 
 from .forward import Rop
+from .higher import Lop, hessian_vector_product
+from .ops import disconnected_grad, grad_clip, zero_grad
 from .reverse import grad
 
-__all__ = ["Rop", "grad"]
+__all__ = [
+    "Lop",
+    "Rop",
+    "disconnected_grad",
+    "grad",
+    "grad_clip",
+    "hessian_vector_product",
+    "zero_grad",
+]

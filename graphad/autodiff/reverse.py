@@ -125,12 +125,15 @@ def backprop(seeds, wrt, consider_constant=()):
             grads[o] = _total(contributions.get(o))
         if all(g is None for g, o in zip(out_grads, node.outputs)):
             continue
-        out_grads = [g if g is not None else _zeros(o, _grad_dtype(o)) for g, o in
-                     zip(out_grads, node.outputs)]
+        out_grads = [
+            g if g is not None else _zeros(o, _grad_dtype(o))
+            for g, o in zip(out_grads, node.outputs)
+        ]
         in_grads = node.op.L_op(node.inputs, node.outputs, out_grads)
         if len(in_grads) != len(node.inputs):
-            raise GraphadValueError(f"{node.op}.L_op returned {len(in_grads)} gradients for "
-                                    f"{len(node.inputs)} inputs")
+            raise GraphadValueError(
+                f"{node.op}.L_op returned {len(in_grads)} gradients for {len(node.inputs)} inputs"
+            )
         for inp, g in zip(node.inputs, in_grads):
             if g is None or inp not in reaches or inp in blockers:
                 continue

@@ -14,8 +14,17 @@ from ..graph.basic import Variable
 from .maker import FunctionMaker
 
 
-def function(inputs, outputs=None, updates=None, givens=None, mode=None, name=None,
-             on_unused_input="raise", allow_input_downcast=None, profile=False):
+def function(
+    inputs,
+    outputs=None,
+    updates=None,
+    givens=None,
+    mode=None,
+    name=None,
+    on_unused_input="raise",
+    allow_input_downcast=None,
+    profile=False,
+):
     """Compile a callable from symbolic ``inputs`` to ``outputs``.
 
     ``outputs`` is a variable (the call returns one array) or a list (it returns a
@@ -86,8 +95,17 @@ class Function:
                 storage[vm.slot[var]] = None
         n = self.maker.n_outputs
         outputs = [self._fresh(r, values) for r in results[:n]]
-        for var, value in zip(self._update_targets, results[n:]):
-            var.container[0] = _own(value, var.dtype)
+        new_values = []
+        for value, var in zip(results[n:], self._update_targets):
+            value = _own(value, var.dtype)
+            # never keep an array someone else holds: an argument, a returned output,
+            # another shared variable's value or another update's new value
+            held = [*outputs, *values, *new_values, *(s.container[0] for s in self.shared)]
+            if any(np.may_share_memory(value, h) for h in held):
+                value = value.copy()
+            new_values.append(value)
+        for var, value in zip(self._update_targets, new_values):
+            var.container[0] = value
         if self.profile is not None:
             self.profile.calls += 1
         if self.single:
@@ -116,17 +134,20 @@ class Function:
             what = f"input {pos}" + (f" ({var.name!r})" if var.name else "")
             if value is _MISSING:
                 raise GraphadTypeError(f"{self._label()} is missing a value for {what}")
-            result.append(var.type.filter(value, allow_downcast=self.allow_input_downcast,
-                                          what=what))
+            result.append(
+                var.type.filter(value, allow_downcast=self.allow_input_downcast, what=what)
+            )
         return result
 
     def _fresh(self, value, args):
         """The array to hand out: never one the user or a shared variable owns."""
         if not isinstance(value, np.ndarray):
             return np.asarray(value)
-        if not value.flags.writeable or any(
-            np.may_share_memory(value, a) for a in args
-        ) or any(np.may_share_memory(value, s.container[0]) for s in self.shared):
+        if (
+            not value.flags.writeable
+            or any(np.may_share_memory(value, a) for a in args)
+            or any(np.may_share_memory(value, s.container[0]) for s in self.shared)
+        ):
             return value.copy()
         return value
 
@@ -141,20 +162,36 @@ class Function:
         for old, new in swap.items():
             if old not in shared:
                 raise GraphadTypeError(f"copy(swap=...): {old!r} is not a shared variable of f")
-            if not getattr(new, "is_shared", False) or new.type.dtype != old.type.dtype or (
-                new.type.ndim != old.type.ndim
+            if (
+                not getattr(new, "is_shared", False)
+                or new.type.dtype != old.type.dtype
+                or (new.type.ndim != old.type.ndim)
             ):
                 raise GraphadTypeError(
                     f"copy(swap=...): {new!r} must be a shared variable of type {old.type}"
                 )
             shared[shared.index(old)] = new
-        return Function(self.maker, self.single, self.name, self.allow_input_downcast,
-                        self.profile is not None, shared)
+        return Function(
+            self.maker,
+            self.single,
+            self.name,
+            self.allow_input_downcast,
+            self.profile is not None,
+            shared,
+        )
 
     def __reduce__(self):
-        return (_rebuild_function, (self.maker, self.single, self.name,
-                                    self.allow_input_downcast, self.profile is not None,
-                                    self.shared))
+        return (
+            _rebuild_function,
+            (
+                self.maker,
+                self.single,
+                self.name,
+                self.allow_input_downcast,
+                self.profile is not None,
+                self.shared,
+            ),
+        )
 
     def __repr__(self):
         return f"<graphad Function {self.name or ''} ({len(self.inputs)} inputs)>"

@@ -151,7 +151,9 @@ def _check_givens(givens):
 
 def _check_unused(inputs, outputs, policy):
     if policy not in ("raise", "warn", "ignore"):
-        raise GraphadValueError(f"on_unused_input must be 'raise', 'warn' or 'ignore', not {policy!r}")
+        raise GraphadValueError(
+            f"on_unused_input must be 'raise', 'warn' or 'ignore', not {policy!r}"
+        )
     if policy == "ignore":
         return
     used = set(ancestors(outputs, blockers=inputs))

@@ -26,8 +26,7 @@ class SharedVariable(TensorVariable):
 
     def __init__(self, type, value, name=None):
         super().__init__(type, name=name)
-        self.container = [type.filter(value, strict=True, allow_downcast=False,
-                                      what=self._what())]
+        self.container = [type.filter(value, strict=True, allow_downcast=False, what=self._what())]
 
     def _what(self):
         return f"the value of shared variable {self.name!r}" if self.name else "the value"
@@ -40,7 +39,13 @@ class SharedVariable(TensorVariable):
     def set_value(self, value, borrow=False):
         """Set the value; its dtype and rank must match the variable's type."""
         if not isinstance(value, np.ndarray):
-            value = np.asarray(value)
+            try:
+                value = np.asarray(value)
+            except (TypeError, ValueError) as exc:  # ragged lists and the like
+                raise GraphadTypeError(
+                    f"set_value of shared variable {self.name or ''!r}: cannot read "
+                    f"{value!r} as an array ({exc})"
+                ) from None
         if value.dtype.name != self.type.dtype or value.ndim != self.type.ndim:
             raise GraphadTypeError(
                 f"set_value of shared variable {self.name or ''!r}: expected dtype "
@@ -82,7 +87,10 @@ def shared(value, name=None, borrow=False):
     elif isinstance(value, np.ndarray):
         arr = value if borrow else value.copy()
     else:
-        arr = np.array(value)
+        try:
+            arr = np.array(value)
+        except (TypeError, ValueError) as exc:  # ragged lists and the like
+            raise GraphadTypeError(f"ga.shared cannot read {value!r} as an array ({exc})") from None
     if arr.dtype.kind not in "biufc":
         raise GraphadTypeError(f"ga.shared needs a numeric or bool value, got dtype {arr.dtype}")
     return SharedVariable(TensorType(arr.dtype, (None,) * arr.ndim), arr, name=name)

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from ..errors import GraphadError, node_error, NaNError
+from ..errors import GraphadError, NaNError, node_error
 from ..graph.basic import Constant, format_source
 
 
@@ -42,11 +42,17 @@ class VM:
             if slot not in keep:
                 frees[i].append(slot)
         self.steps = [
-            (make_thunk(node), [self.slot[v] for v in node.inputs],
-             [self.slot[v] for v in node.outputs], node, frees[i])
+            (
+                make_thunk(node),
+                [self.slot[v] for v in node.inputs],
+                [self.slot[v] for v in node.outputs],
+                node,
+                frees[i],
+            )
             for i, node in enumerate(order)
         ]
-        self.constants = [(self.slot[v], v.data) for v in _leaves(order) if isinstance(v, Constant)]
+        leaves = _leaves(order) + [v for v in fgraph.outputs if v.owner is None]
+        self.constants = [(self.slot[v], v.data) for v in leaves if isinstance(v, Constant)]
         self.node_time = [0.0] * len(order)
         self.node_calls = [0] * len(order)
 

@@ -211,6 +211,6 @@ def _unflatten(state):
         node = Apply(op, [get(r) for r in ins], outputs, source)
         node.tag.__dict__.update(tag)
         built.append(node)
-    return FunctionGraph([get(r) for r in state["inputs"]],
-                         [get(r) for r in state["outputs"]], clone=False)
-
+    return FunctionGraph(
+        [get(r) for r in state["inputs"]], [get(r) for r in state["outputs"]], clone=False
+    )

@@ -50,8 +50,9 @@ def toposort(outputs, inputs=()):
     order = []
     done = set()
     # Each stack entry is (node, expanded?): a node is emitted on its second visit.
-    stack = [(v.owner, False) for v in reversed(list(outputs))
-             if v.owner is not None and v not in stop]
+    stack = [
+        (v.owner, False) for v in reversed(list(outputs)) if v.owner is not None and v not in stop
+    ]
     while stack:
         node, expanded = stack.pop()
         if node in done:

@@ -55,8 +55,10 @@ def arange(start, stop=None, step=1, dtype=None):
         start, stop = 0, start
     args = [as_tensor_variable(v) for v in (start, stop, step)]
     if dtype is None:
+        # NumPy promotes the arguments with its default int: np.arange(np.int32(3)) is
+        # int64, np.arange(np.float32(3)) float64
         dtype = result_dtype(
-            *[v.weak if getattr(v, "weak", None) is not None else v.dtype for v in args]
+            "int64", *[v.weak if getattr(v, "weak", None) is not None else v.dtype for v in args]
         )
     return ARange(dtype)(*args)
 

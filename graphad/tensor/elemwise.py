@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import GraphadTypeError, ShapeError
+from ..errors import GraphadOverflowError, GraphadTypeError, ShapeError
 from ..graph.basic import Apply
 from ..graph.op import Op
 from .type import FLOAT_DTYPES, TensorType, broadcast_static, result_dtype
@@ -53,7 +53,10 @@ class Elemwise(Op):
         return Apply(self, inputs, [TensorType(dtype, shape).make_variable()])
 
     def perform(self, node, inputs, outputs):
-        result = self.scalar_op.impl(*inputs)
+        try:
+            result = self.scalar_op.impl(*inputs)
+        except ValueError as exc:  # shapes that do not broadcast; NumPy's text names them
+            raise ShapeError(str(exc)) from None
         outputs[0][0] = np.asarray(result, dtype=node.outputs[0].dtype)
 
     def infer_shape(self, node, input_shapes):
@@ -108,8 +111,14 @@ def promote_weak(inputs, which=None):
     for i in weak:
         if inputs[i].dtype != common:
             value = inputs[i].weak
-            with np.errstate(all="ignore"):
-                data = np.asarray(value, dtype=common)
+            try:
+                with np.errstate(all="ignore"):
+                    data = np.asarray(value, dtype=common)
+            except OverflowError as exc:  # NumPy 2 refuses e.g. uint8 + 300 the same way
+                raise GraphadOverflowError(
+                    f"{exc}: the Python scalar {value!r} takes the dtype {common} of the "
+                    "array it meets (NEP 50); cast the array to a wider dtype first"
+                ) from None
             data.setflags(write=False)
             out[i] = TensorConstant(TensorType(common, ()), data, weak=value)
     return out

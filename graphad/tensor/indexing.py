@@ -22,7 +22,7 @@ from ..errors import GraphadIndexError, GraphadTypeError
 from ..graph.basic import Apply, Variable
 from ..graph.op import Op
 from .type import TensorType, broadcast_static
-from .variable import TensorConstant, as_tensor_variable, constant
+from .variable import as_tensor_variable, constant
 
 
 def _is_int(v) -> bool:
@@ -50,8 +50,14 @@ def parse_index(x, index):
         elif item is Ellipsis:
             spec.append(("ellipsis",))
         elif isinstance(item, slice):
-            spec.append(("slice", bound(item.start, "start"), bound(item.stop, "stop"),
-                         bound(item.step, "step")))
+            spec.append(
+                (
+                    "slice",
+                    bound(item.start, "start"),
+                    bound(item.stop, "stop"),
+                    bound(item.step, "step"),
+                )
+            )
             if spec[-1][3] == 0:
                 raise GraphadIndexError("slice step cannot be zero")
         elif _is_int(item):
@@ -97,7 +103,9 @@ def _static_out_shape(xshape, spec, inputs):
         else:
             entries.append((e, []))
     consumed = sum(
-        (ins[0].ndim if e[0] == "array" and e[1] == "bool" else 0 if e[0] in ("newaxis", "ellipsis") else 1)
+        ins[0].ndim
+        if e[0] == "array" and e[1] == "bool"
+        else (0 if e[0] in ("newaxis", "ellipsis") else 1)
         for e, ins in entries
     )
     ndim = len(xshape)
@@ -137,11 +145,11 @@ def _static_out_shape(xshape, spec, inputs):
         else:  # array
             arr = ins[0]
             if e[1] == "bool":
-                for j, (have, want) in enumerate(zip(arr.type.shape, xshape[axis:])):
+                for have, want in zip(arr.type.shape, xshape[axis:]):
                     if have is not None and want is not None and have != want:
                         raise GraphadIndexError(
                             f"boolean index of shape {arr.type.shape} does not match the "
-                            f"indexed dimensions {xshape[axis:axis + arr.ndim]}"
+                            f"indexed dimensions {xshape[axis : axis + arr.ndim]}"
                         )
                 adv_shapes.append((None,) if arr.ndim else ())
                 axis += arr.ndim
@@ -188,12 +196,21 @@ def _rebuild_index(spec, values):
         elif kind == "ellipsis":
             out.append(Ellipsis)
         elif kind == "int":
-            out.append(int(next(it)) if e[1] == "var" else e[1])
+            out.append(_index_int(next(it)) if e[1] == "var" else e[1])
         elif kind == "slice":
             out.append(slice(*(int(next(it)) if b == "var" else b for b in e[1:])))
         else:
             out.append(np.asarray(next(it)))
     return tuple(out)
+
+
+def _index_int(value) -> int:
+    """A runtime integer index; one beyond int64 (a huge uint64) is out of range, not an
+    overflow (NumPy would raise OverflowError)."""
+    i = int(value)
+    if not -(2**63) <= i < 2**63:
+        raise GraphadIndexError(f"index {i} is out of bounds (it does not fit in int64)")
+    return i
 
 
 def _is_advanced(spec) -> bool:
@@ -227,8 +244,9 @@ class Subtensor(Op):
         x, *values = node.inputs
         shp = IndexShape(self.spec)(x.shape, *values)
         static = node.outputs[0].type.shape
-        return [tuple(constant(np.int64(s)) if s is not None else shp[i]
-                      for i, s in enumerate(static))]
+        return [
+            tuple(constant(np.int64(s)) if s is not None else shp[i] for i, s in enumerate(static))
+        ]
 
     def L_op(self, inputs, outputs, output_grads):
         from .shape import zeros_like
@@ -282,7 +300,7 @@ class IncSubtensor(Op):
         x = as_tensor_variable(x)
         y = as_tensor_variable(y)
         if getattr(y, "weak", None) is not None:
-            y = constant(np.asarray(y.weak, dtype=x.dtype))
+            y = constant(y.weak, dtype=x.dtype)  # overflow raises, as in NumPy
         if y.dtype != x.dtype:
             if not np.can_cast(y.dtype, x.dtype, "same_kind"):
                 raise GraphadTypeError(
@@ -325,7 +343,10 @@ class IncSubtensor(Op):
         gx = g
         if self.mode == "set":
             gx = IncSubtensor(self.spec, "set")(g, zeros_like(y), *values)
-        gy = sum_to_shape(Subtensor(self.spec)(g, *values), y)
+        picked = Subtensor(self.spec)(g, *values)
+        if self.mode == "set" and _is_advanced(self.spec):
+            picked = picked * _landed(x, self.spec, values, picked)
+        gy = sum_to_shape(picked, y)
         return [gx, gy] + [None] * len(values)
 
     def R_op(self, inputs, outputs, tangents):
@@ -340,12 +361,29 @@ class IncSubtensor(Op):
         return [self(tx, ty, *values)]
 
 
+def _landed(x, spec, values, target):
+    """True where a write of ``set_subtensor(x[index], y)`` lands and False where a later
+    write to the same element (a repeated index) overwrites it; ``target`` has the shape
+    of ``x[index]``. Only the writes that land have a gradient."""
+    from .construct import arange
+    from .math import eq
+    from .shape import reshape, zeros_like
+
+    ids = reshape(arange(target.shape.prod()) + 1, target.shape)
+    board = IncSubtensor(spec, "set")(zeros_like(x, dtype="int64"), ids, *values)
+    return eq(Subtensor(spec)(board, *values), ids)
+
+
 def _spec_text(spec) -> str:
     parts = []
     for e in spec:
         if e[0] == "slice":
-            parts.append(":".join("" if b is None else ("?" if b == "var" else str(b))
-                                  for b in e[1:]).rstrip(":") or ":")
+            parts.append(
+                ":".join(
+                    "" if b is None else ("?" if b == "var" else str(b)) for b in e[1:]
+                ).rstrip(":")
+                or ":"
+            )
         elif e[0] == "int":
             parts.append("?" if e[1] == "var" else str(e[1]))
         elif e[0] == "array":

@@ -151,13 +151,17 @@ def tensordot(a, b, axes=2):
     if isinstance(axes, (numbers.Integral, np.integer)):
         n = int(axes)
         if n < 0 or n > min(a.ndim, b.ndim):
-            raise GraphadValueError(f"tensordot: axes={n} is out of range for {a.ndim}-d and {b.ndim}-d")
+            raise GraphadValueError(
+                f"tensordot: axes={n} is out of range for {a.ndim}-d and {b.ndim}-d operands"
+            )
         axes_a, axes_b = list(range(a.ndim - n, a.ndim)), list(range(n))
     else:
         try:
             axes_a, axes_b = ([x] if isinstance(x, numbers.Integral) else list(x) for x in axes)
         except (TypeError, ValueError):
-            raise GraphadTypeError(f"tensordot: axes must be an int or two lists, got {axes!r}")
+            raise GraphadTypeError(
+                f"tensordot: axes must be an int or two lists, got {axes!r}"
+            ) from None
         if len(axes_a) != len(axes_b):
             raise GraphadValueError(f"tensordot: axes {axes} name different numbers of axes")
         axes_a = [x % a.ndim for x in axes_a]

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..errors import GraphadTypeError, GraphadValueError
+from ..errors import GraphadTypeError, GraphadValueError, describe
 from ..graph.basic import Apply
 from ..graph.op import Op
 from .type import DISCRETE_DTYPES, FLOAT_DTYPES, TensorType, check_dtype
@@ -50,18 +50,25 @@ def _reduce_dtype(kind, dtype, acc_dtype):
 
 
 class Reduce(Op):
-    """One NumPy reduction over ``axis`` (a sorted tuple); ``dtype`` is the accumulator."""
+    """One NumPy reduction over ``axis`` (a sorted tuple); ``dtype`` is the accumulator.
 
-    __props__ = ("kind", "axis", "keepdims", "dtype")
+    ``initial`` is NumPy's ``initial=``: the value an empty reduction gives (so a max
+    with ``initial=-inf`` is defined on zero-size input).
+    """
+
+    __props__ = ("kind", "axis", "keepdims", "dtype", "initial")
     fusion_kind = "reduce"
 
-    def __init__(self, kind, axis, keepdims=False, dtype=None):
+    def __init__(self, kind, axis, keepdims=False, dtype=None, initial=None):
         if kind not in _REDUCERS:
             raise GraphadValueError(f"unknown reduction {kind!r}")
         self.kind, self.axis, self.keepdims = kind, tuple(axis), bool(keepdims)
         self.dtype = None if dtype is None else check_dtype(dtype)
+        self.initial = initial
 
-    identity = property(lambda self: {"sum": 0, "prod": 1, "all": True, "any": False}.get(self.kind))
+    identity = property(
+        lambda self: {"sum": 0, "prod": 1, "all": True, "any": False}.get(self.kind)
+    )
 
     def __str__(self):
         extra = ", keepdims" if self.keepdims else ""
@@ -78,6 +85,8 @@ class Reduce(Op):
 
     def perform(self, node, inputs, outputs):
         kwargs = {"dtype": self.dtype} if self.dtype else {}
+        if self.initial is not None:
+            kwargs["initial"] = self.initial
         result = _REDUCERS[self.kind](inputs[0], axis=self.axis, keepdims=self.keepdims, **kwargs)
         outputs[0][0] = np.asarray(result, dtype=node.outputs[0].dtype)
 
@@ -155,7 +164,8 @@ def _reduced_shape(shape, axes, keepdims):
 
 def _reduce(kind, x, axis, keepdims, dtype=None):
     x = as_tensor_variable(x)
-    return Reduce(kind, normalize_axes(axis, x.ndim, f"{kind}: axis"), keepdims, dtype)(x)
+    axes = normalize_axes(axis, x.ndim, f"{kind} of {describe(x)}: axis")
+    return Reduce(kind, axes, keepdims, dtype)(x)
 
 
 def sum(x, axis=None, keepdims=False, dtype=None):
@@ -235,7 +245,7 @@ def _arg(kind, x, axis, keepdims):
     if axis is not None:
         if not isinstance(axis, (numbers.Integral, np.integer)):
             raise GraphadTypeError(f"{kind}: axis must be an int or None, got {axis!r}")
-        axis = normalize_axes(axis, x.ndim, f"{kind}: axis")[0]
+        axis = normalize_axes(axis, x.ndim, f"{kind} of {describe(x)}: axis")[0]
     return ArgReduce(kind, axis, keepdims)(x)
 
 
@@ -270,7 +280,7 @@ def mean(x, axis=None, keepdims=False):
     from .math import cast
 
     x = as_tensor_variable(x)
-    axes = normalize_axes(axis, x.ndim, "mean: axis")
+    axes = normalize_axes(axis, x.ndim, f"mean of {describe(x)}: axis")
     out_dtype = x.dtype if x.dtype in FLOAT_DTYPES or x.dtype.startswith("complex") else "float64"
     acc = "float32" if out_dtype == "float16" else out_dtype
     total = Reduce("sum", axes, keepdims, acc)(x)
@@ -282,7 +292,7 @@ def var(x, axis=None, keepdims=False, ddof=0):
     from .math import cast, sqr
 
     x = as_tensor_variable(x)
-    axes = normalize_axes(axis, x.ndim, "var: axis")
+    axes = normalize_axes(axis, x.ndim, f"var of {describe(x)}: axis")
     centered = x - mean(x, axes, keepdims=True)
     result = mean(sqr(centered), axes, keepdims)
     if ddof:
@@ -309,8 +319,11 @@ def logsumexp(x, axis=-1, keepdims=False):
     from .shape import squeeze
 
     x = as_tensor_variable(x)
-    axes = normalize_axes(axis, x.ndim, "logsumexp: axis")
-    shift = max(x, axes, keepdims=True)
+    if x.dtype not in FLOAT_DTYPES:
+        x = m.cast(x, "float64")
+    axes = normalize_axes(axis, x.ndim, f"logsumexp of {describe(x)}: axis")
+    # initial=-inf: an empty axis gives log(0) = -inf, as scipy and JAX do
+    shift = Reduce("max", axes, True, initial=-np.inf)(x)
     shift = m.switch(m.isinf(shift), 0, shift)
     result = m.log(sum(m.exp(x - shift), axes, keepdims=True)) + shift
     return result if keepdims else squeeze(result, axes)

@@ -416,7 +416,9 @@ class Ceil(ScalarOp):
 class Round(ScalarOp):
     """Round half to even, as ``np.round``."""
 
-    ufunc = np.round
+    # np.round is a plain function, not a ufunc: as a class attribute it would bind as a
+    # method and receive the op as its first argument
+    ufunc = staticmethod(np.round)
 
     def partials(self, out, x):
         return [0]
@@ -474,9 +476,11 @@ class _Predicate(ScalarOp):
 
 
 def _predicate(cls_name, ufunc, nin, commutative=False):
-    return type(cls_name, (_Predicate,), {"ufunc": ufunc, "nin": nin,
-                                          "commutative": commutative,
-                                          "__module__": __name__})
+    return type(
+        cls_name,
+        (_Predicate,),
+        {"ufunc": ufunc, "nin": nin, "commutative": commutative, "__module__": __name__},
+    )
 
 
 Eq = _predicate("Eq", np.equal, 2, True)

@@ -19,8 +19,15 @@ from .variable import TensorConstant, as_tensor_variable, constant
 
 def _int64_scalar(v, what):
     v = as_tensor_variable(v)
-    if v.ndim != 0 or v.dtype not in ("int8", "int16", "int32", "int64", "uint8", "uint16",
-                                      "uint32"):
+    if v.ndim != 0 or v.dtype not in (
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint8",
+        "uint16",
+        "uint32",
+    ):
         raise GraphadTypeError(f"{what} must be an integer scalar, got {v} of type {v.type}")
     if v.dtype != "int64":
         from .math import cast
@@ -102,8 +109,7 @@ def shape(x):
 def shape_tuple(x):
     """A tuple of int64 scalars, constants where ``x``'s static shape is known."""
     return tuple(
-        constant(np.int64(s)) if s is not None else ShapeI(i)(x)
-        for i, s in enumerate(x.type.shape)
+        constant(np.int64(s)) if s is not None else ShapeI(i)(x) for i, s in enumerate(x.type.shape)
     )
 
 
@@ -318,7 +324,9 @@ class Reshape(Op):
         x = as_tensor_variable(x)
         shp = as_shape_vector(shp)
         if shp.type.shape[0] not in (None, self.ndim):
-            raise ShapeError(f"reshape to {self.ndim} dims given a shape of length {shp.type.shape[0]}")
+            raise ShapeError(
+                f"reshape to {self.ndim} dims given a shape of length {shp.type.shape[0]}"
+            )
         entries = static_entries(shp) or [None] * self.ndim
         if sum(e == -1 for e in entries) > 1:
             raise GraphadValueError("reshape: only one dimension can be -1")
@@ -329,7 +337,8 @@ class Reshape(Op):
         known = [e for e in entries if e is not None and e != -1]
         if -1 in entries:
             rest = int(np.prod(known)) if known else 1
-            fill = size // rest if size is not None and len(known) == self.ndim - 1 and rest else None
+            complete = size is not None and len(known) == self.ndim - 1 and rest
+            fill = size // rest if complete else None
             entries = [fill if e == -1 else e for e in entries]
         if size is not None and None not in entries and int(np.prod(entries)) != size:
             raise ShapeError(f"cannot reshape {x} of shape {x.type.shape} to {tuple(entries)}")
@@ -341,7 +350,9 @@ class Reshape(Op):
         try:
             outputs[0][0] = np.reshape(x, tuple(int(s) for s in shp))
         except ValueError as exc:
-            raise ShapeError(f"reshape of an array of shape {x.shape} to {tuple(shp)}: {exc}")
+            raise ShapeError(
+                f"reshape of an array of shape {x.shape} to {tuple(shp)}: {exc}"
+            ) from None
 
     def infer_shape(self, node, input_shapes):
         x, shp = node.inputs
@@ -349,10 +360,12 @@ class Reshape(Op):
         out_static = node.outputs[0].type.shape
         if -1 not in entries:
             return [shape_tuple_of_vector(shp, self.ndim)]
-        return [tuple(
-            constant(np.int64(s)) if s is not None else ShapeI(i)(node.outputs[0])
-            for i, s in enumerate(out_static)
-        )]
+        return [
+            tuple(
+                constant(np.int64(s)) if s is not None else ShapeI(i)(node.outputs[0])
+                for i, s in enumerate(out_static)
+            )
+        ]
 
     def L_op(self, inputs, outputs, output_grads):
         return [reshape(output_grads[0], shape(inputs[0])), None]
@@ -377,7 +390,9 @@ def reshape(x, newshape, ndim=None):
     shp = as_shape_vector(newshape)
     n = shp.type.shape[0] if ndim is None else ndim
     if n is None:
-        raise GraphadValueError("reshape with a symbolic shape vector of unknown length needs ndim=")
+        raise GraphadValueError(
+            "reshape with a symbolic shape vector of unknown length needs ndim="
+        )
     return Reshape(n)(x, shp)
 
 
@@ -386,8 +401,18 @@ def flatten(x, ndim=1):
     x = as_tensor_variable(x)
     if not 1 <= ndim <= max(x.ndim, 1):
         raise GraphadValueError(f"flatten: ndim={ndim} must be between 1 and {x.ndim}")
-    dims = shape_tuple(x)[: ndim - 1]
-    return reshape(x, tuple(dims) + (-1,))
+    dims = shape_tuple(x)
+    if ndim == 1:
+        return reshape(x, (-1,))
+    # the trailing size explicitly, not -1: NumPy cannot infer -1 when a kept axis is 0
+    trailing = x.type.shape[ndim - 1 :]
+    if None not in trailing:
+        rest = int(np.prod(trailing, dtype=np.int64))
+    else:
+        rest = dims[ndim - 1]
+        for d in dims[ndim:]:
+            rest = rest * d
+    return reshape(x, tuple(dims[: ndim - 1]) + (rest,))
 
 
 class Alloc(Op):
@@ -399,7 +424,9 @@ class Alloc(Op):
         value = as_tensor_variable(value)
         dims = [_int64_scalar(s, f"alloc: shape entry {i}") for i, s in enumerate(shp)]
         if value.ndim > len(dims):
-            raise ShapeError(f"alloc: value of rank {value.ndim} does not fit shape rank {len(dims)}")
+            raise ShapeError(
+                f"alloc: value of rank {value.ndim} does not fit shape rank {len(dims)}"
+            )
         static = [static_value(d) for d in dims]
         for i, s in enumerate(static):
             if s is not None and s < 0:
@@ -443,7 +470,9 @@ def alloc(value, *shp):
 def full(shape, fill_value, dtype=None):
     """A new array of ``shape`` filled with ``fill_value`` (NumPy's dtype for it)."""
     value = as_tensor_variable(fill_value)
-    if dtype is not None:
+    if dtype is not None and getattr(value, "weak", None) is not None:
+        value = constant(value.weak, dtype=dtype)  # np.full((2,), 300, "uint8") overflows
+    elif dtype is not None:
         from .math import cast
 
         value = cast(value, dtype)
@@ -502,8 +531,9 @@ class BroadcastTo(Op):
                     f"broadcast_to: {x} of shape {x.type.shape} cannot broadcast to "
                     f"{tuple(static)} (axis {axis})"
                 )
-        shp_out = [w if w is not None else (h if h not in (None, 1) else None)
-                   for h, w in zip(pad, static)]
+        shp_out = [
+            w if w is not None else (h if h not in (None, 1) else None) for h, w in zip(pad, static)
+        ]
         return Apply(self, [x] + dims, [TensorType(x.dtype, shp_out).make_variable()])
 
     def perform(self, node, inputs, outputs):

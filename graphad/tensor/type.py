@@ -7,9 +7,11 @@ at run time and then broadcasts too (NumPy semantics).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
-from ..errors import GraphadTypeError, GraphadValueError, ShapeError
+from ..errors import GraphadOverflowError, GraphadTypeError, GraphadValueError, ShapeError
 from ..graph.basic import Type
 
 DTYPES = (
@@ -23,6 +25,7 @@ FLOAT_DTYPES = ("float16", "float32", "float64")
 INT_DTYPES = tuple(d for d in DTYPES if d.startswith(("int", "uint")))
 COMPLEX_DTYPES = ("complex64", "complex128")
 DISCRETE_DTYPES = ("bool",) + INT_DTYPES
+_DTYPE_SET = frozenset(DTYPES)
 
 
 def check_dtype(dtype, what="dtype") -> str:
@@ -31,14 +34,14 @@ def check_dtype(dtype, what="dtype") -> str:
         from ..config import config
 
         return config.floatX
+    if dtype.__class__ is str and dtype in _DTYPE_SET:
+        return dtype
     try:
         name = np.dtype(dtype).name
     except TypeError:
         name = None
     if name not in DTYPES:
-        raise GraphadTypeError(
-            f"{what} {dtype!r} is not supported; use one of {', '.join(DTYPES)}"
-        )
+        raise GraphadTypeError(f"{what} {dtype!r} is not supported; use one of {', '.join(DTYPES)}")
     return name
 
 
@@ -84,8 +87,9 @@ class TensorType(Type):
         return f"{self.dtype}[{dims}]"
 
     def clone(self, dtype=None, shape=None) -> TensorType:
-        return TensorType(self.dtype if dtype is None else dtype,
-                          self.shape if shape is None else shape)
+        return TensorType(
+            self.dtype if dtype is None else dtype, self.shape if shape is None else shape
+        )
 
     def is_compatible(self, other) -> bool:
         """True when every value of ``other`` is a value of ``self``."""
@@ -161,11 +165,18 @@ def result_dtype(*operands) -> str:
     >>> result_dtype("float32", 2.0), result_dtype("uint8", 3), result_dtype("int32", 2.5)
     ('float32', 'uint8', 'float64')
     """
+    # keyed by (type, value): 2 and 2.0 are equal keys for a dict but promote differently
+    return _result_dtype(tuple((x.__class__, x) for x in operands))
+
+
+@lru_cache(maxsize=4096)
+def _result_dtype(keyed) -> str:
+    operands = [x for _, x in keyed]
     args = [np.dtype(x) if isinstance(x, str) else x for x in operands]
     try:
         return np.result_type(*args).name
     except OverflowError as exc:
-        raise GraphadTypeError(f"{exc}; cast the scalar or the array explicitly") from None
+        raise GraphadOverflowError(f"{exc}; cast the scalar or the array explicitly") from None
     except TypeError as exc:
         raise GraphadTypeError(f"no common dtype for {operands}: {exc}") from None
 

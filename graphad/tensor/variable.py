@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from ..errors import GraphadTypeError
+from ..errors import GraphadOverflowError, GraphadTypeError
 from ..graph.basic import Constant, Variable
 from .type import TensorType, check_dtype
 
@@ -69,36 +69,96 @@ class _TensorOps:
         return self.type.shape[0]
 
     # arithmetic -------------------------------------------------------------
-    def __add__(self, other): return _ops()[0].add(self, other)
-    def __radd__(self, other): return _ops()[0].add(other, self)
-    def __sub__(self, other): return _ops()[0].sub(self, other)
-    def __rsub__(self, other): return _ops()[0].sub(other, self)
-    def __mul__(self, other): return _ops()[0].mul(self, other)
-    def __rmul__(self, other): return _ops()[0].mul(other, self)
-    def __truediv__(self, other): return _ops()[0].true_divide(self, other)
-    def __rtruediv__(self, other): return _ops()[0].true_divide(other, self)
-    def __floordiv__(self, other): return _ops()[0].floor_divide(self, other)
-    def __rfloordiv__(self, other): return _ops()[0].floor_divide(other, self)
-    def __mod__(self, other): return _ops()[0].mod(self, other)
-    def __rmod__(self, other): return _ops()[0].mod(other, self)
-    def __pow__(self, other): return _ops()[0].pow(self, other)
-    def __rpow__(self, other): return _ops()[0].pow(other, self)
-    def __matmul__(self, other): return _ops()[4].matmul(self, other)
-    def __rmatmul__(self, other): return _ops()[4].matmul(other, self)
-    def __neg__(self): return _ops()[0].neg(self)
-    def __pos__(self): return self
-    def __abs__(self): return _ops()[0].abs(self)
-    def __invert__(self): return _ops()[0].invert(self)
-    def __and__(self, other): return _ops()[0].bitwise_and(self, other)
-    def __rand__(self, other): return _ops()[0].bitwise_and(other, self)
-    def __or__(self, other): return _ops()[0].bitwise_or(self, other)
-    def __ror__(self, other): return _ops()[0].bitwise_or(other, self)
-    def __xor__(self, other): return _ops()[0].bitwise_xor(self, other)
-    def __rxor__(self, other): return _ops()[0].bitwise_xor(other, self)
-    def __lt__(self, other): return _ops()[0].lt(self, other)
-    def __le__(self, other): return _ops()[0].le(self, other)
-    def __gt__(self, other): return _ops()[0].gt(self, other)
-    def __ge__(self, other): return _ops()[0].ge(self, other)
+    def __add__(self, other):
+        return _ops()[0].add(self, other)
+
+    def __radd__(self, other):
+        return _ops()[0].add(other, self)
+
+    def __sub__(self, other):
+        return _ops()[0].sub(self, other)
+
+    def __rsub__(self, other):
+        return _ops()[0].sub(other, self)
+
+    def __mul__(self, other):
+        return _ops()[0].mul(self, other)
+
+    def __rmul__(self, other):
+        return _ops()[0].mul(other, self)
+
+    def __truediv__(self, other):
+        return _ops()[0].true_divide(self, other)
+
+    def __rtruediv__(self, other):
+        return _ops()[0].true_divide(other, self)
+
+    def __floordiv__(self, other):
+        return _ops()[0].floor_divide(self, other)
+
+    def __rfloordiv__(self, other):
+        return _ops()[0].floor_divide(other, self)
+
+    def __mod__(self, other):
+        return _ops()[0].mod(self, other)
+
+    def __rmod__(self, other):
+        return _ops()[0].mod(other, self)
+
+    def __pow__(self, other):
+        return _ops()[0].pow(self, other)
+
+    def __rpow__(self, other):
+        return _ops()[0].pow(other, self)
+
+    def __matmul__(self, other):
+        return _ops()[4].matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _ops()[4].matmul(other, self)
+
+    def __neg__(self):
+        return _ops()[0].neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _ops()[0].abs(self)
+
+    def __invert__(self):
+        return _ops()[0].invert(self)
+
+    def __and__(self, other):
+        return _ops()[0].bitwise_and(self, other)
+
+    def __rand__(self, other):
+        return _ops()[0].bitwise_and(other, self)
+
+    def __or__(self, other):
+        return _ops()[0].bitwise_or(self, other)
+
+    def __ror__(self, other):
+        return _ops()[0].bitwise_or(other, self)
+
+    def __xor__(self, other):
+        return _ops()[0].bitwise_xor(self, other)
+
+    def __rxor__(self, other):
+        return _ops()[0].bitwise_xor(other, self)
+
+    def __lt__(self, other):
+        return _ops()[0].lt(self, other)
+
+    def __le__(self, other):
+        return _ops()[0].le(self, other)
+
+    def __gt__(self, other):
+        return _ops()[0].gt(self, other)
+
+    def __ge__(self, other):
+        return _ops()[0].ge(self, other)
+
     # == stays identity so variables can be dict keys; use ga.eq for elementwise
     __hash__ = object.__hash__
 
@@ -223,7 +283,9 @@ def _as_array(value, dtype):
         raise GraphadTypeError(f"ga.constant expects a value, got the variable {value}")
     try:
         arr = np.asarray(value, dtype=None if dtype is None else check_dtype(dtype))
-    except (TypeError, ValueError, OverflowError) as exc:
+    except OverflowError as exc:  # as NumPy 2: np.asarray(300, dtype="uint8") overflows
+        raise GraphadOverflowError(f"cannot make a constant of {value!r}: {exc}") from None
+    except (TypeError, ValueError) as exc:
         raise GraphadTypeError(f"cannot make a constant of {value!r}: {exc}") from None
     check_dtype(arr.dtype, what=f"constant {value!r} has dtype")
     arr = np.array(arr, copy=True)
@@ -253,8 +315,14 @@ def as_tensor_variable(value, name=None, ndim=None) -> TensorVariable:
 def _python_scalar_array(value):
     if isinstance(value, int) and not isinstance(value, bool):
         if not -(2**63) <= value < 2**64:
-            raise GraphadTypeError(f"the integer {value} does not fit in 64 bits")
-        arr = np.asarray(value, dtype="int64" if value < 2**63 else "uint64")
+            # only a float operand can take it (x_float + 10**30 is fine in NumPy 2):
+            # keep a float placeholder and let promotion (result_dtype) decide
+            try:
+                arr = np.asarray(float(value))
+            except OverflowError:
+                raise GraphadOverflowError(f"the integer {value} does not fit in 64 bits") from None
+        else:
+            arr = np.asarray(value, dtype="int64" if value < 2**63 else "uint64")
     else:
         arr = np.asarray(value)
     arr.setflags(write=False)

@@ -1,0 +1,95 @@
+/* graphad_runtime.h: scalar helpers shared by graphad's generated C and CUDA code.
+ *
+ * Integer floor division and modulo with NumPy's semantics, which C's `/` and `%`
+ * do not have:
+ *   - the quotient rounds toward minus infinity and the remainder takes the sign
+ *     of the divisor (C truncates toward zero);
+ *   - a zero divisor gives 0 for both (C: undefined behaviour, SIGFPE on x86);
+ *   - MIN // -1 wraps to MIN and MIN % -1 is 0 (C: undefined, SIGFPE on x86).
+ * So no value a user passes can make a kernel trap. int8/int16 operands go through
+ * the int32 helpers and are cast back, which wraps exactly as NumPy does.
+ *
+ * Plain C99 (cc -std=c99) and CUDA (nvcc) both include this file.
+ */
+#ifndef GRAPHAD_RUNTIME_H
+#define GRAPHAD_RUNTIME_H
+
+#include <stdint.h>
+
+#ifdef __CUDACC__
+/* C++ inline linkage: no "declared but never referenced" warning for unused ones */
+#define GRAPHAD_FN __host__ __device__ __forceinline__
+#else
+#define GRAPHAD_FN static inline
+#endif
+
+GRAPHAD_FN int32_t graphad_floordiv_i32(int32_t a, int32_t b)
+{
+    int32_t q;
+    if (b == 0)
+        return 0;
+    if (b == -1) /* negate in unsigned arithmetic: INT32_MIN wraps, no trap */
+        return (int32_t)((uint32_t)0 - (uint32_t)a);
+    q = a / b;
+    if (a % b != 0 && ((a < 0) != (b < 0)))
+        q -= 1;
+    return q;
+}
+
+GRAPHAD_FN int32_t graphad_mod_i32(int32_t a, int32_t b)
+{
+    int32_t r;
+    if (b == 0 || b == -1)
+        return 0;
+    r = a % b;
+    if (r != 0 && ((r < 0) != (b < 0)))
+        r += b;
+    return r;
+}
+
+GRAPHAD_FN int64_t graphad_floordiv_i64(int64_t a, int64_t b)
+{
+    int64_t q;
+    if (b == 0)
+        return 0;
+    if (b == -1) /* negate in unsigned arithmetic: INT64_MIN wraps, no trap */
+        return (int64_t)((uint64_t)0 - (uint64_t)a);
+    q = a / b;
+    if (a % b != 0 && ((a < 0) != (b < 0)))
+        q -= 1;
+    return q;
+}
+
+GRAPHAD_FN int64_t graphad_mod_i64(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (b == 0 || b == -1)
+        return 0;
+    r = a % b;
+    if (r != 0 && ((r < 0) != (b < 0)))
+        r += b;
+    return r;
+}
+
+/* Unsigned: C already rounds as NumPy does; only a zero divisor needs care. */
+GRAPHAD_FN uint32_t graphad_floordiv_u32(uint32_t a, uint32_t b)
+{
+    return b == 0 ? 0 : a / b;
+}
+
+GRAPHAD_FN uint32_t graphad_mod_u32(uint32_t a, uint32_t b)
+{
+    return b == 0 ? 0 : a % b;
+}
+
+GRAPHAD_FN uint64_t graphad_floordiv_u64(uint64_t a, uint64_t b)
+{
+    return b == 0 ? 0 : a / b;
+}
+
+GRAPHAD_FN uint64_t graphad_mod_u64(uint64_t a, uint64_t b)
+{
+    return b == 0 ? 0 : a % b;
+}
+
+#endif /* GRAPHAD_RUNTIME_H */
