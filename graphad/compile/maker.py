@@ -36,8 +36,9 @@ class FunctionMaker:
         graph_outputs = outputs + [expr for _, expr in updates]
         if givens:
             graph_outputs = clone_replace(graph_outputs, givens)
-        _check_unused(inputs, graph_outputs, on_unused_input)
+        # building the graph first reports a missing input before any unused one
         self.fgraph = FunctionGraph(inputs, graph_outputs, clone=True)
+        _check_unused(inputs, graph_outputs, on_unused_input)
         self.n_outputs = len(outputs)
         self.build_vm()
         self.compile_time = time.perf_counter() - start

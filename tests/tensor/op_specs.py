@@ -252,7 +252,9 @@ def _softmax(x, axis=-1):
 
 
 def _logsumexp(x, axis=-1, keepdims=False):
-    m = np.max(x, axis=axis, keepdims=True)
+    x = x if x.dtype.kind == "f" else x.astype("float64")
+    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)  # empty: log(0) = -inf
+    m = np.where(np.isinf(m), 0, m)
     out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
     return out if keepdims else np.squeeze(out, axis=axis)
 
@@ -450,8 +452,7 @@ REDUCTIONS = [
     _red("logsumexp_axis0_keepdims", lambda x: ga.logsumexp(x, axis=0, keepdims=True),
          lambda x: _logsumexp(x, axis=0, keepdims=True), dtypes=FI, zero=((2, 0),)),
     _red("logsumexp_all_axes", lambda x: ga.logsumexp(x, axis=None),
-         lambda x: _logsumexp(x, axis=None), dtypes=FLOATS, zero=None,
-         skip={ZERO: "the max shift of an empty array is undefined in NumPy"}),
+         lambda x: _logsumexp(x, axis=None), dtypes=FLOATS),
 ]
 
 # --- shape ops -------------------------------------------------------------------------------
