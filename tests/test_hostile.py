@@ -110,11 +110,6 @@ def values_of(result):
     return decode(result["value"])
 
 
-@pytest.fixture(params=MODES)
-def mode(request):
-    return request.param
-
-
 # --- shapes that do not broadcast at run time ---------------------------------------------
 def test_runtime_shapes_that_do_not_broadcast(mode):
     results = run_child(

@@ -77,3 +77,11 @@ def verify_rop(build, values, rng=None, rtol=1e-6, atol=1e-8, mode="FAST_COMPILE
     left = float(np.sum(u_val * jv_val))
     right = float(sum(np.sum(a * b) for a, b in zip(jtu_vals, v_vals)))
     np.testing.assert_allclose(left, right, rtol=rtol, atol=atol)
+
+
+def assert_names_input(message, name, position):
+    """The error message names the input by name and by position."""
+    import re
+
+    assert re.search(rf"\b{re.escape(name)}\b", message), message
+    assert re.search(rf"\b{position}\b", message), message

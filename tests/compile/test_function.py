@@ -13,24 +13,14 @@ import numpy as np
 import pytest
 
 import graphad as ga
-from tests.util import MODES
+from tests.util import assert_names_input
 
 THIS_FILE = os.path.basename(__file__)
-
-
-@pytest.fixture(params=MODES)
-def mode(request):
-    return request.param
 
 
 def _line_above():
     """The line number just above the caller's current line."""
     return sys._getframe(1).f_lineno - 1
-
-
-def _assert_names_input(message, name, position):
-    assert re.search(rf"\b{re.escape(name)}\b", message), message
-    assert re.search(rf"\b{position}\b", message), message
 
 
 # --- arguments ---------------------------------------------------------------------------
@@ -64,7 +54,7 @@ def test_missing_argument_names_the_input(mode):
     f = ga.function([x, y], x + y, mode=mode)
     with pytest.raises(TypeError) as info:
         f(1.0)
-    _assert_names_input(str(info.value), "yvalue", 1)
+    assert_names_input(str(info.value), "yvalue", 1)
     with pytest.raises(TypeError) as info:
         f(yvalue=1.0)
     assert isinstance(info.value, ga.GraphadError)
@@ -296,7 +286,7 @@ def test_default_rejects_inexact_python_float_for_int_input(mode):
     f = ga.function([n], n + 1, updates=[(w, w + n)], mode=mode)
     with pytest.raises(TypeError) as info:
         f(2.5)
-    _assert_names_input(str(info.value), "n", 0)
+    assert_names_input(str(info.value), "n", 0)
     with pytest.raises(TypeError):
         f([2.5])
     assert int(w.get_value()) == 0
@@ -334,7 +324,7 @@ def test_unsafe_array_casts_are_rejected(mode, value_dtype, input_dtype, downcas
     with pytest.raises(TypeError) as info:
         f(np.array([1, 2, 3], dtype=value_dtype))
     assert isinstance(info.value, ga.GraphadError)
-    _assert_names_input(str(info.value), "xv", 0)
+    assert_names_input(str(info.value), "xv", 0)
     assert input_dtype in str(info.value)
 
 
@@ -360,7 +350,7 @@ def test_allow_input_downcast_false_exact_or_safe_only(mode):
     assert a.dtype == np.float32 and b.dtype == np.float64
     with pytest.raises(TypeError) as info:
         f([0.1, 0.2], np.ones(2))  # a Python float is a float64: not safe for float32
-    _assert_names_input(str(info.value), "x", 0)
+    assert_names_input(str(info.value), "x", 0)
     a, b = f(np.ones(2, "float32"), [1, 2])  # int64 -> float64 is safe
     np.testing.assert_array_equal(b, [2.0, 4.0])
 
@@ -411,7 +401,7 @@ def test_bad_argument_is_rejected_before_anything_runs(mode, bad, error):
     with pytest.raises(error) as info:
         f(good_a, bad, 1)
     assert isinstance(info.value, ga.GraphadError)
-    _assert_names_input(str(info.value), "bmat", 1)
+    assert_names_input(str(info.value), "bmat", 1)
     with pytest.raises(error):
         f(avec=good_a, bmat=bad, count=1)
     assert float(total.get_value()) == 0.0
@@ -426,7 +416,7 @@ def test_bad_last_argument_applies_no_update(mode):
     f, total, seen = _guarded_function(mode)
     with pytest.raises(TypeError) as info:
         f(np.ones(2), np.ones((1, 3)), 1.5)
-    _assert_names_input(str(info.value), "count", 2)
+    assert_names_input(str(info.value), "count", 2)
     assert float(total.get_value()) == 0.0 and int(seen.get_value()) == 0
 
 
@@ -437,7 +427,7 @@ def test_known_static_size_mismatch_is_a_value_error(mode):
     with pytest.raises(ValueError) as info:
         f(np.ones((3, 5)))
     assert isinstance(info.value, ga.GraphadError)
-    _assert_names_input(str(info.value), "mm", 0)
+    assert_names_input(str(info.value), "mm", 0)
 
 
 def test_bool_input_rejects_floats(mode):

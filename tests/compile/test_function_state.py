@@ -3,34 +3,13 @@ copy, and the arrays handed back to the user (DESIGN §1 "Compiled functions")."
 
 from __future__ import annotations
 
-import os
 import pickle
-import re
-import sys
 
 import numpy as np
 import pytest
 
 import graphad as ga
-from tests.util import MODES
-
-THIS_FILE = os.path.basename(__file__)
-
-
-@pytest.fixture(params=MODES)
-def mode(request):
-    return request.param
-
-
-def _line_above():
-    """The line number just above the caller's current line."""
-    return sys._getframe(1).f_lineno - 1
-
-
-def _assert_names_input(message, name, position):
-    assert re.search(rf"\b{re.escape(name)}\b", message), message
-    assert re.search(rf"\b{position}\b", message), message
-
+from tests.util import assert_names_input
 
 # --- updates -------------------------------------------------------------------------------
 
@@ -217,7 +196,7 @@ def test_pickled_function_checks_arguments(mode):
     f = pickle.loads(pickle.dumps(ga.function([x], x + 1, mode=mode)))
     with pytest.raises(TypeError) as info:
         f(np.ones(2))
-    _assert_names_input(str(info.value), "xp", 0)
+    assert_names_input(str(info.value), "xp", 0)
 
 
 def test_pickle_long_chain(mode):

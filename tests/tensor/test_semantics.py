@@ -22,12 +22,6 @@ from graphad.errors import (
     NaNError,
     ShapeError,
 )
-from tests.util import MODES
-
-
-@pytest.fixture(params=MODES)
-def mode(request):
-    return request.param
 
 
 def _np_softmax(x, axis=-1):
