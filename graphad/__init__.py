@@ -19,7 +19,9 @@ from .autodiff import (
     disconnected_grad,
     grad,
     grad_clip,
+    hessian,
     hessian_vector_product,
+    jacobian,
     zero_grad,
 )
 from .compile.function import Function, function

@@ -1,7 +1,7 @@
 """Symbolic differentiation: grad (reverse mode), Rop (forward mode) and friends."""
 
 from .forward import Rop
-from .higher import Lop, hessian_vector_product
+from .higher import Lop, hessian, hessian_vector_product, jacobian
 from .ops import disconnected_grad, grad_clip, zero_grad
 from .reverse import grad
 
@@ -11,6 +11,8 @@ __all__ = [
     "disconnected_grad",
     "grad",
     "grad_clip",
+    "hessian",
     "hessian_vector_product",
+    "jacobian",
     "zero_grad",
 ]
