@@ -60,7 +60,8 @@ def verify_grad(build, values, rng=None, rtol=1e-5, atol=1e-6, mode="FAST_COMPIL
 
 
 def verify_rop(build, values, rng=None, rtol=1e-6, atol=1e-8, mode="FAST_COMPILE"):
-    """Check R_op against L_op with one random inner product <u, J v> = <J^T u, v>."""
+    """Check R_op against L_op with one random inner product <u, J v> = <J^T u, v>, and
+    J v against central differences along v."""
     rng = rng or np.random.default_rng(1)
     values = [np.asarray(v, dtype="float64") for v in values]
     xs = [ga.tensor(f"x{i}", "float64", shape=(None,) * v.ndim) for i, v in enumerate(values)]
@@ -77,6 +78,12 @@ def verify_rop(build, values, rng=None, rtol=1e-6, atol=1e-8, mode="FAST_COMPILE
     left = float(np.sum(u_val * jv_val))
     right = float(sum(np.sum(a * b) for a, b in zip(jtu_vals, v_vals)))
     np.testing.assert_allclose(left, right, rtol=rtol, atol=atol)
+    # and J v against a finite-difference directional derivative
+    f_out = ga.function(xs, out, mode=mode)
+    eps = 1e-6
+    plus = f_out(*[x + eps * v for x, v in zip(values, v_vals)])
+    minus = f_out(*[x - eps * v for x, v in zip(values, v_vals)])
+    np.testing.assert_allclose(jv_val, (plus - minus) / (2 * eps), rtol=1e-5, atol=1e-6)
 
 
 def assert_names_input(message, name, position):

@@ -30,8 +30,8 @@ def Rop(f, wrt, eval_points):
     from ..tensor.variable import as_tensor_variable
 
     tangents = {}
+    points = [as_tensor_variable(p) for p in points]
     for w, p in zip(wrt_list, points):
-        p = as_tensor_variable(p)
         if p.ndim != w.ndim:
             raise GraphadTypeError(f"Rop: eval point {p} has {p.ndim} dims, {w} has {w.ndim}")
         tangents[w] = p
@@ -44,6 +44,7 @@ def Rop(f, wrt, eval_points):
             if t is not None:
                 tangents[out] = t
     from ..tensor.shape import zeros_like
+    from .reverse import _tag_grad_nodes
 
     result = []
     for o in outs:
@@ -51,4 +52,5 @@ def Rop(f, wrt, eval_points):
         if t is None:
             t = zeros_like(o)
         result.append(t)
+    _tag_grad_nodes(result, outs + points)
     return result[0] if single_f else result

@@ -352,6 +352,32 @@ def test_rop(row):
     _check_grads(row, _grad_values(row, "rop"), "R_op vs L_op", rop=True)
 
 
+@pytest.mark.parametrize("row", _row_params())
+def test_grad_float32_stays_float32(row):
+    """The gradient of a float32 graph is float32 and agrees with the float64 one."""
+    _skip_if(row, GRAD)
+    build, diff = _differentiable(row, _grad_values(row, "grad32"))
+    xs32 = [ga.tensor(f"a{i}", "float32", shape=v.shape) for i, v in enumerate(diff)]
+    out32 = build(*xs32)
+    if out32.dtype != "float32":
+        pytest.skip("the row mixes in float64 constants, so its output is float64 by promotion")
+    xs64 = [ga.tensor(f"b{i}", "float64", shape=v.shape) for i, v in enumerate(diff)]
+    out64 = build(*xs64)
+    values64 = [v.astype("float32").astype("float64") for v in diff]
+    out_shape = ga.function(xs64, out64, mode="FAST_COMPILE")(*values64).shape
+    proj = _rng(row.name, "proj32").normal(size=out_shape)
+    g32 = ga.grad((out32 * proj.astype("float32")).sum(), xs32, disconnected_inputs="ignore")
+    g64 = ga.grad((out64 * proj).sum(), xs64, disconnected_inputs="ignore")
+    assert [g.dtype for g in g32] == ["float32"] * len(xs32)
+    f32 = ga.function(xs32, g32, mode="FAST_COMPILE", on_unused_input="ignore")
+    f64 = ga.function(xs64, g64, mode="FAST_COMPILE", on_unused_input="ignore")
+    got = f32(*[v.astype("float32") for v in diff])
+    want = f64(*values64)
+    for a, b in zip(got, want):
+        assert a.dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=2e-3, atol=2e-3 * (1 + np.abs(b).max(initial=0)))
+
+
 # --- the table itself ------------------------------------------------------------------------
 def test_every_design_op_has_a_row():
     covered = {name for row in ROWS for name in row.covers}
