@@ -175,3 +175,25 @@ def test_jacobian_nodes_carry_the_grad_tag():
     text = ga.dprint(ga.jacobian(ga.exp(x), x), file=False)
     map_lines = [line for line in text.splitlines() if "Map{" in line]
     assert map_lines and all("[grad]" in line for line in map_lines)
+
+
+def test_hessian_vector_product_memory_is_linear_in_n():
+    import tracemalloc
+
+    n = 10**6
+    x, v = ga.vector("x"), ga.vector("v")
+    cost = (ga.tanh(x) ** 2).sum() + (x[1:] * x[:-1]).sum()
+    f = ga.function([x, v], ga.hessian_vector_product(cost, x, v))
+    xv, vv = np.full(n, 0.3), np.ones(n)
+    tracemalloc.start()
+    try:
+        hv = f(xv, vv)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert hv.shape == (n,)
+    # a handful of length-n buffers, nowhere near the n*n*8 bytes of a dense Hessian
+    assert peak < 40 * n * 8, f"peak {peak / 2**20:.1f} MiB"
+    t = np.tanh(0.3)
+    d2 = 2 * (1 - t**2) * (1 - 3 * t**2)  # second derivative of tanh(x)**2
+    np.testing.assert_allclose(hv[1:-1], d2 + 2.0)
