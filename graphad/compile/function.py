@@ -94,16 +94,14 @@ class Function:
             for var in self.inputs:
                 storage[vm.slot[var]] = None
         n = self.maker.n_outputs
-        outputs = [self._fresh(r, values) for r in results[:n]]
+        # never hand out or keep an array someone else holds: an argument, a shared
+        # variable's value, a returned output or another update's new value
+        held = [*values, *(s.container[0] for s in self.shared)]
+        outputs = [_private(np.asarray(r), held) for r in results[:n]]
+        held += outputs
         new_values = []
         for value, var in zip(results[n:], self._update_targets):
-            value = _own(value, var.dtype)
-            # never keep an array someone else holds: an argument, a returned output,
-            # another shared variable's value or another update's new value
-            held = [*outputs, *values, *new_values, *(s.container[0] for s in self.shared)]
-            if any(np.may_share_memory(value, h) for h in held):
-                value = value.copy()
-            new_values.append(value)
+            new_values.append(_private(np.asarray(value, dtype=var.dtype), held + new_values))
         for var, value in zip(self._update_targets, new_values):
             var.container[0] = value
         if self.profile is not None:
@@ -138,18 +136,6 @@ class Function:
                 var.type.filter(value, allow_downcast=self.allow_input_downcast, what=what)
             )
         return result
-
-    def _fresh(self, value, args):
-        """The array to hand out: never one the user or a shared variable owns."""
-        if not isinstance(value, np.ndarray):
-            return np.asarray(value)
-        if (
-            not value.flags.writeable
-            or any(np.may_share_memory(value, a) for a in args)
-            or any(np.may_share_memory(value, s.container[0]) for s in self.shared)
-        ):
-            return value.copy()
-        return value
 
     def _label(self):
         return f"function {self.name!r}" if self.name else "the compiled function"
@@ -201,11 +187,11 @@ def _rebuild_function(maker, single, name, allow_input_downcast, profile, shared
     return Function(maker, single, name, allow_input_downcast, profile, shared)
 
 
-def _own(value, dtype):
-    arr = np.asarray(value, dtype=dtype)
-    if not arr.flags.writeable or arr.base is not None:
-        arr = arr.copy()
-    return arr
+def _private(value, held):
+    """``value``, copied if it is read-only or shares memory with an array in ``held``."""
+    if not value.flags.writeable or any(np.may_share_memory(value, h) for h in held):
+        return value.copy()
+    return value
 
 
 class _Missing:

@@ -54,9 +54,10 @@ class Elemwise(Op):
 
     def perform(self, node, inputs, outputs):
         try:
-            result = self.scalar_op.impl(*inputs)
-        except ValueError as exc:  # shapes that do not broadcast; NumPy's text names them
+            np.broadcast_shapes(*(np.shape(x) for x in inputs))
+        except ValueError as exc:  # NumPy's text names the shapes
             raise ShapeError(str(exc)) from None
+        result = self.scalar_op.impl(*inputs)
         outputs[0][0] = np.asarray(result, dtype=node.outputs[0].dtype)
 
     def infer_shape(self, node, input_shapes):

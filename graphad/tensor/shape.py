@@ -13,21 +13,13 @@ import numpy as np
 from ..errors import GraphadTypeError, GraphadValueError, ShapeError
 from ..graph.basic import Apply, Variable
 from ..graph.op import Op
-from .type import TensorType, check_dtype
+from .type import INT_DTYPES, TensorType, check_dtype
 from .variable import TensorConstant, as_tensor_variable, constant
 
 
 def _int64_scalar(v, what):
     v = as_tensor_variable(v)
-    if v.ndim != 0 or v.dtype not in (
-        "int8",
-        "int16",
-        "int32",
-        "int64",
-        "uint8",
-        "uint16",
-        "uint32",
-    ):
+    if v.ndim != 0 or v.dtype not in INT_DTYPES or v.dtype == "uint64":
         raise GraphadTypeError(f"{what} must be an integer scalar, got {v} of type {v.type}")
     if v.dtype != "int64":
         from .math import cast

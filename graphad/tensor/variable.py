@@ -7,13 +7,36 @@ op is defined once.
 
 from __future__ import annotations
 
+import importlib
 import numbers
+import sys
 
 import numpy as np
 
 from ..errors import GraphadOverflowError, GraphadTypeError
 from ..graph.basic import Constant, Variable
 from .type import TensorType, check_dtype
+
+
+def _operator(module, name):
+    """The method and the reflected method for the operator built by
+    ``graphad.tensor.<module>.<name>``; both look the function up when called, since
+    those modules import this one."""
+
+    qualified = f"{__package__}.{module}"
+
+    def build(*args):
+        mod = sys.modules.get(qualified) or importlib.import_module(qualified)
+        return getattr(mod, name)(*args)
+
+    def method(self, *other):
+        return build(self, *other)
+
+    def reflected(self, other):
+        return build(other, self)
+
+    method.__name__, reflected.__name__ = name, f"r{name}"
+    return method, reflected
 
 
 def _ops():
@@ -68,96 +91,28 @@ class _TensorOps:
             raise GraphadTypeError(f"len() of {self} is not known statically; use x.shape[0]")
         return self.type.shape[0]
 
-    # arithmetic -------------------------------------------------------------
-    def __add__(self, other):
-        return _ops()[0].add(self, other)
-
-    def __radd__(self, other):
-        return _ops()[0].add(other, self)
-
-    def __sub__(self, other):
-        return _ops()[0].sub(self, other)
-
-    def __rsub__(self, other):
-        return _ops()[0].sub(other, self)
-
-    def __mul__(self, other):
-        return _ops()[0].mul(self, other)
-
-    def __rmul__(self, other):
-        return _ops()[0].mul(other, self)
-
-    def __truediv__(self, other):
-        return _ops()[0].true_divide(self, other)
-
-    def __rtruediv__(self, other):
-        return _ops()[0].true_divide(other, self)
-
-    def __floordiv__(self, other):
-        return _ops()[0].floor_divide(self, other)
-
-    def __rfloordiv__(self, other):
-        return _ops()[0].floor_divide(other, self)
-
-    def __mod__(self, other):
-        return _ops()[0].mod(self, other)
-
-    def __rmod__(self, other):
-        return _ops()[0].mod(other, self)
-
-    def __pow__(self, other):
-        return _ops()[0].pow(self, other)
-
-    def __rpow__(self, other):
-        return _ops()[0].pow(other, self)
-
-    def __matmul__(self, other):
-        return _ops()[4].matmul(self, other)
-
-    def __rmatmul__(self, other):
-        return _ops()[4].matmul(other, self)
-
-    def __neg__(self):
-        return _ops()[0].neg(self)
+    # operators: each forwards to the one function that builds its op ------------
+    __add__, __radd__ = _operator("math", "add")
+    __sub__, __rsub__ = _operator("math", "sub")
+    __mul__, __rmul__ = _operator("math", "mul")
+    __truediv__, __rtruediv__ = _operator("math", "true_divide")
+    __floordiv__, __rfloordiv__ = _operator("math", "floor_divide")
+    __mod__, __rmod__ = _operator("math", "mod")
+    __pow__, __rpow__ = _operator("math", "pow")
+    __matmul__, __rmatmul__ = _operator("linalg", "matmul")
+    __and__, __rand__ = _operator("math", "bitwise_and")
+    __or__, __ror__ = _operator("math", "bitwise_or")
+    __xor__, __rxor__ = _operator("math", "bitwise_xor")
+    __lt__ = _operator("math", "lt")[0]
+    __le__ = _operator("math", "le")[0]
+    __gt__ = _operator("math", "gt")[0]
+    __ge__ = _operator("math", "ge")[0]
+    __neg__ = _operator("math", "neg")[0]
+    __abs__ = _operator("math", "abs")[0]
+    __invert__ = _operator("math", "invert")[0]
 
     def __pos__(self):
         return self
-
-    def __abs__(self):
-        return _ops()[0].abs(self)
-
-    def __invert__(self):
-        return _ops()[0].invert(self)
-
-    def __and__(self, other):
-        return _ops()[0].bitwise_and(self, other)
-
-    def __rand__(self, other):
-        return _ops()[0].bitwise_and(other, self)
-
-    def __or__(self, other):
-        return _ops()[0].bitwise_or(self, other)
-
-    def __ror__(self, other):
-        return _ops()[0].bitwise_or(other, self)
-
-    def __xor__(self, other):
-        return _ops()[0].bitwise_xor(self, other)
-
-    def __rxor__(self, other):
-        return _ops()[0].bitwise_xor(other, self)
-
-    def __lt__(self, other):
-        return _ops()[0].lt(self, other)
-
-    def __le__(self, other):
-        return _ops()[0].le(self, other)
-
-    def __gt__(self, other):
-        return _ops()[0].gt(self, other)
-
-    def __ge__(self, other):
-        return _ops()[0].ge(self, other)
 
     # == stays identity so variables can be dict keys; use ga.eq for elementwise
     __hash__ = object.__hash__
