@@ -66,6 +66,12 @@ _OPTIONS = {
     "compiledir": _Option(_default_compiledir, _path, "where compiled modules are cached"),
     "cc": _Option(lambda: os.environ.get("CC", "cc"), str, "the host C compiler"),
     "progress": _Option(lambda: False, _flag, "show progress of long compiles"),
+    "rewrite_checks": _Option(
+        lambda: False,
+        _flag,
+        "lint the graph after every rewrite pass and re-raise errors of rewrite rules "
+        "(on in graphad's tests and in DEBUG mode)",
+    ),
 }
 
 

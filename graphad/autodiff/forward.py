@@ -35,7 +35,10 @@ def Rop(f, wrt, eval_points):
         if p.ndim != w.ndim:
             raise GraphadTypeError(f"Rop: eval point {p} has {p.ndim} dims, {w} has {w.ndim}")
         tangents[w] = p
-    for node in toposort(outs, set(wrt_list)):
+    from ..rewrite.stabilize import stabilized
+
+    stable = stabilized(outs, wrt_list)  # tangents of the safe forms stay finite
+    for node in toposort(stable, set(wrt_list)):
         ts = [tangents.get(i) for i in node.inputs]
         if all(t is None for t in ts):
             continue
@@ -47,10 +50,10 @@ def Rop(f, wrt, eval_points):
     from .reverse import _tag_grad_nodes
 
     result = []
-    for o in outs:
-        t = tangents.get(o)
+    for o, s in zip(outs, stable):
+        t = tangents.get(s)
         if t is None:
             t = zeros_like(o)
         result.append(t)
-    _tag_grad_nodes(result, outs + points)
+    _tag_grad_nodes(result, stable + points)
     return result[0] if single_f else result

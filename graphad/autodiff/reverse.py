@@ -42,6 +42,7 @@ def grad(cost, wrt, consider_constant=None, known_grads=None, disconnected_input
         if not isinstance(w, Variable):
             raise GraphadTypeError(f"grad: wrt entry {i} is {w!r}, not a graphad variable")
     seeds = _seeds(cost, known_grads)
+    seeds = _stable_seeds(seeds, cost is not None, wrt_list, consider_constant or ())
     grads = backprop(seeds, wrt_list, consider_constant or ())
     result = []
     for w in wrt_list:
@@ -94,6 +95,22 @@ def _seeds(cost, known_grads):
     if not seeds:
         raise GraphadValueError("grad: give a cost or known_grads (or both)")
     return seeds
+
+
+def _stable_seeds(seeds, has_cost, wrt, consider_constant):
+    """The seeds' variables rebuilt by the stabilize rules (log(softmax) → log_softmax,
+    ...), so the gradient is taken of the stable form: its values and its gradients
+    stay finite where the written form overflows. ``wrt``, ``consider_constant`` and
+    the known_grads variables stay the user's own variables."""
+    from ..rewrite.stabilize import stabilized
+
+    keep = list(wrt) + list(consider_constant)
+    known = [v for v, _ in (seeds[1:] if has_cost else seeds)]
+    result = []
+    for k, (var, g) in enumerate(seeds):
+        (new,) = stabilized([var], keep + known if has_cost and k == 0 else keep)
+        result.append((new, g))
+    return result
 
 
 def backprop(seeds, wrt, consider_constant=()):

@@ -40,8 +40,17 @@ class FunctionMaker:
         self.fgraph = FunctionGraph(inputs, graph_outputs, clone=True)
         _check_unused(inputs, graph_outputs, on_unused_input)
         self.n_outputs = len(outputs)
+        self.rewrite()
         self.build_vm()
         self.compile_time = time.perf_counter() - start
+
+    def rewrite(self):
+        """Run the mode's rewrite pipeline; ``self.rewrites`` records what fired."""
+        from ..config import config
+        from ..rewrite.pipeline import run_pipeline
+
+        checks = config.rewrite_checks or self.mode.lint
+        self.rewrites = run_pipeline(self.fgraph, self.mode.name, strict=checks, check=checks)
 
     def build_vm(self):
         from ..backend.numpy import make_thunk

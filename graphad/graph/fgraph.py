@@ -14,6 +14,44 @@ from .traversal import clone_get_equiv, toposort
 OUTPUT = "output"  # the client "node" of a variable used as a graph output
 
 
+class Clients:
+    """The readers of one variable: ``(node or OUTPUT, input index)`` pairs in the
+    order they were added, with constant-time ``append``/``remove`` (a merged constant
+    may have thousands of readers, and rewriting must stay linear)."""
+
+    __slots__ = ("_d",)
+
+    def __init__(self, items=()):
+        self._d = dict.fromkeys(items)
+
+    def append(self, item):
+        self._d[item] = None
+
+    def remove(self, item):
+        del self._d[item]
+
+    def clear(self):
+        self._d.clear()
+
+    def __iter__(self):
+        return iter(self._d)
+
+    def __len__(self):
+        return len(self._d)
+
+    def __contains__(self, item):
+        return item in self._d
+
+    def __getitem__(self, k):
+        return list(self._d)[k]
+
+    def __eq__(self, other):
+        return list(self._d) == list(other)
+
+    def __repr__(self):
+        return repr(list(self._d))
+
+
 class FunctionGraph:
     """Inputs, outputs and every Apply between them, with client lists.
 
@@ -34,7 +72,7 @@ class FunctionGraph:
         self.outputs = []
         self.apply_nodes: set[Apply] = set()
         self.variables: set[Variable] = set()
-        self.clients: dict[Variable, list] = {}
+        self.clients: dict[Variable, Clients] = {}
         self.listeners: list = []
         for var in inputs:
             self._add_variable(var)
@@ -47,7 +85,7 @@ class FunctionGraph:
     def _add_variable(self, var):
         if var not in self.variables:
             self.variables.add(var)
-            self.clients.setdefault(var, [])
+            self.clients.setdefault(var, Clients())
 
     def _import_var(self, var):
         for node in toposort([var], self.variables):

@@ -102,6 +102,83 @@ class MatMul(Op):
         return [terms[0] if len(terms) == 1 else terms[0] + terms[1]]
 
 
+class Gemm(Op):
+    """``beta * C + alpha * (A @ B)`` for matrices A, B and a C that broadcasts to the
+    product's shape (BLAS's GEMM; the specialize pass makes it from ``dot`` + ``add``).
+
+    Inputs: ``C, alpha, A, B, beta``, with ``alpha`` and ``beta`` scalars.
+    """
+
+    fusion_kind = "opaque"
+
+    def make_node(self, c, alpha, a, b, beta):
+        c, alpha, a, b, beta = (as_tensor_variable(v) for v in (c, alpha, a, b, beta))
+        if a.ndim != 2 or b.ndim != 2 or c.ndim > 2 or alpha.ndim or beta.ndim:
+            raise GraphadTypeError(
+                f"gemm takes matrices A, B, a C of at most 2 dims and scalar alpha, beta; "
+                f"got {a.type}, {b.type}, {c.type}, {alpha.type}, {beta.type}"
+            )
+        dtypes = {v.dtype for v in (c, alpha, a, b, beta)}
+        if len(dtypes) != 1 or a.dtype not in ("float32", "float64"):
+            raise GraphadTypeError(f"gemm needs one float dtype for all inputs, got {dtypes}")
+        product = MatMul().make_node(a, b).outputs[0].type.shape
+        shape = broadcast_static([product, c.type.shape], what="gemm's C and A @ B")
+        return Apply(self, [c, alpha, a, b, beta], [TensorType(a.dtype, shape).make_variable()])
+
+    def perform(self, node, inputs, outputs):
+        c, alpha, a, b, beta = inputs
+        out = np.matmul(a, b)
+        out *= alpha
+        out = out + beta * c  # C may broadcast, so not in place
+        outputs[0][0] = np.asarray(out, dtype=node.outputs[0].dtype)
+
+    def infer_shape(self, node, input_shapes):
+        from .elemwise import broadcast_shapes_symbolic
+
+        sc, _, sa, sb, _ = input_shapes
+        out = node.outputs[0].type.shape
+        return [tuple(broadcast_shapes_symbolic([(sa[0], sb[1]), sc], out))]
+
+    def L_op(self, inputs, outputs, output_grads):
+        from .elemwise import sum_to_shape
+
+        c, alpha, a, b, beta = inputs
+        (g,) = output_grads
+        ab = matmul(a, b)
+        return [
+            sum_to_shape(g * beta, c),
+            (g * ab).sum(),
+            alpha * matmul(g, swapaxes(b)),
+            alpha * matmul(swapaxes(a), g),
+            (g * c).sum(),
+        ]
+
+    def R_op(self, inputs, outputs, tangents):
+        c, alpha, a, b, beta = inputs
+        tc, talpha, ta, tb, tbeta = tangents
+        terms = []
+        if tc is not None:
+            terms.append(beta * tc)
+        if tbeta is not None:
+            terms.append(tbeta * c)
+        if talpha is not None:
+            terms.append(talpha * matmul(a, b))
+        if ta is not None:
+            terms.append(alpha * matmul(ta, b))
+        if tb is not None:
+            terms.append(alpha * matmul(a, tb))
+        if not terms:
+            return [None]
+        total = terms[0]
+        for t in terms[1:]:
+            total = total + t
+        if talpha is None and ta is None and tb is None:  # C's terms may broadcast
+            from .shape import broadcast_to
+
+            total = broadcast_to(total, outputs[0].shape)
+        return [total]
+
+
 def swapaxes(x, a=-1, b=-2):
     """``x`` with axes ``a`` and ``b`` exchanged (the last two by default)."""
     from .shape import transpose

@@ -12,7 +12,7 @@ import pytest
 import graphad as ga
 from graphad.errors import MissingInputError
 from graphad.graph.basic import Apply, Constant, Variable
-from graphad.graph.fgraph import OUTPUT, FunctionGraph
+from graphad.graph.fgraph import OUTPUT, Clients, FunctionGraph
 from graphad.graph.traversal import (
     ancestors,
     applys_between,
@@ -505,7 +505,7 @@ def test_lint_names_free_variable_missing_from_inputs():
     free = ga.vector("free")
     node.inputs[1] = free
     fg.clients[y].remove((node, 1))
-    fg.clients.setdefault(free, []).append((node, 1))
+    fg.clients.setdefault(free, Clients()).append((node, 1))
     with pytest.raises(LintError) as info:
         lint(fg)
     text = str(info.value)

@@ -1,0 +1,210 @@
+"""Canonicalize: algebraic identities that are exact for every input, NaN and Inf
+included, and shape simplification.
+
+Identities only drop work: ``x * 1``, ``x - 0``, ``x / 1``, ``x ** 1``, ``--x`` become
+``x``; ``x - (-y)`` becomes ``x + y``; two dimshuffles, two reshapes or two sums become
+one; a cast round trip through a wider dtype disappears. (``x + 0`` becomes ``x``,
+which differs from IEEE only in the sign of a zero: ``-0.0 + 0`` is ``+0.0``.) Nothing
+here rounds differently on finite input except that the order of summation of a sum
+of sums may change.
+
+Shape simplification answers ``x.shape[i]`` without computing ``x``: from the static
+shape when it is known, else from the shape rule of the op computing ``x``, so an
+intermediate is not kept alive (or computed at all) just for its shape.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..tensor import math as m
+from ..tensor.elemwise import SumToShape
+from ..tensor.indexing import Subtensor
+from ..tensor.reduce import Reduce
+from ..tensor.scalar_ops import Cast
+from ..tensor.shape import (
+    BroadcastTo,
+    DimShuffle,
+    MakeVector,
+    Reshape,
+    Shape,
+    ShapeI,
+    shape_tuple,
+)
+from ..tensor.variable import constant
+from .engine import RuleTable, node_rule, rule
+
+identity_rules = [
+    rule("mul_one", (m.mul, "x", 1), "x"),
+    rule("add_zero", (m.add, "x", 0), "x"),
+    rule("sub_zero", (m.sub, "x", 0), "x"),
+    rule("div_one", (m.true_divide, "x", 1), "x"),
+    rule("pow_one", (m.pow, "x", 1), "x"),
+    rule("neg_neg", (m.neg, (m.neg, "x")), "x"),
+    rule("sub_neg", (m.sub, "x", (m.neg, "y")), (m.add, "x", "y")),
+    rule("add_neg", (m.add, "x", (m.neg, "y")), (m.sub, "x", "y")),
+    rule("mul_minus_one", (m.mul, "x", -1), (m.neg, "x")),
+]
+
+
+@node_rule(Cast)
+def cast_round_trip(fgraph, node):
+    """cast(cast(x: float32, float64), float32) ⇒ x (the wider dtype holds x exactly)."""
+    (mid,) = node.inputs
+    inner = mid.owner
+    if inner is None or type(getattr(inner.op, "scalar_op", None)) is not type(node.op.scalar_op):
+        return None
+    (x,) = inner.inputs
+    out = node.outputs[0]
+    if x.dtype == out.dtype and np.can_cast(x.dtype, mid.dtype, "safe"):
+        return {out: x}
+    return None
+
+
+@node_rule(DimShuffle)
+def dimshuffle_of_dimshuffle(fgraph, node):
+    """x.dimshuffle(1, 0).dimshuffle(1, 0) ⇒ x;  x.dimshuffle(0, "x").T ⇒ x.dimshuffle("x", 0)"""
+    (x,) = node.inputs
+    outer = node.op.pattern
+    out = node.outputs[0]
+    if x.owner is not None and isinstance(x.owner.op, DimShuffle):
+        inner = x.owner.op.pattern
+        composed = tuple("x" if p == "x" else inner[p] for p in outer)
+        base = x.owner.inputs[0]
+        if composed == tuple(range(base.ndim)):
+            return {out: base}
+        return {out: DimShuffle(composed)(base)}
+    if outer == tuple(range(x.ndim)):
+        return {out: x}
+    return None
+
+
+@node_rule(Reshape)
+def reshape_of_reshape(fgraph, node):
+    """x.reshape(s1).reshape(s2) ⇒ x.reshape(s2);  x.reshape(x's static shape) ⇒ x"""
+    x, shp = node.inputs
+    out = node.outputs[0]
+    if x.owner is not None and isinstance(x.owner.op, Reshape):
+        return {out: node.op(x.owner.inputs[0], shp)}
+    static = x.type.shape
+    if None not in static and static == out.type.shape:
+        return {out: x}
+    return None
+
+
+@node_rule(BroadcastTo, SumToShape)
+def static_noop(fgraph, node):
+    """broadcast_to(x, s) ⇒ x  and  sum_to_shape(g, s) ⇒ g  when the static shapes
+    say nothing changes"""
+    x, out = node.inputs[0], node.outputs[0]
+    if None not in x.type.shape and x.type.shape == out.type.shape:
+        return {out: x}
+    return None
+
+
+@node_rule(Reduce)
+def sum_of_sum(fgraph, node):
+    """x.sum(0).sum(0) ⇒ x.sum((0, 1));  x.sum(axis=()) ⇒ x (when the dtype stays)"""
+    op, (x,), out = node.op, node.inputs, node.outputs[0]
+    if not op.axis:
+        return {out: x}
+    inner = x.owner
+    if (
+        op.kind != "sum"
+        or inner is None
+        or not isinstance(inner.op, Reduce)
+        or (inner.op.kind, inner.op.dtype, inner.op.initial) != ("sum", op.dtype, None)
+        or op.initial is not None
+    ):
+        return None
+    base = inner.inputs[0]
+    if inner.op.keepdims:
+        axes = set(inner.op.axis) | set(op.axis)
+        if not (op.keepdims or set(inner.op.axis) <= set(op.axis)):
+            return None
+    else:
+        if op.keepdims:
+            return None
+        remaining = [i for i in range(base.ndim) if i not in inner.op.axis]
+        axes = set(inner.op.axis) | {remaining[a] for a in op.axis}
+    return {out: Reduce("sum", sorted(axes), op.keepdims, op.dtype)(base)}
+
+
+# --- shape simplification -------------------------------------------------------
+@node_rule(Subtensor)
+def shape_entry(fgraph, node):
+    """x.shape[i] ⇒ shape_i(x)  (and make_vector(a, b)[1] ⇒ b)"""
+    vec = node.inputs[0]
+    spec = node.op.spec
+    if vec.owner is None or len(spec) != 1 or spec[0][0] != "int" or len(node.inputs) != 1:
+        return None
+    i = spec[0][1]
+    src = vec.owner
+    if isinstance(src.op, Shape):
+        x = src.inputs[0]
+        if -x.ndim <= i < x.ndim:
+            return {node.outputs[0]: ShapeI(i % x.ndim)(x)}
+    if isinstance(src.op, MakeVector) and src.inputs[i].dtype == node.outputs[0].dtype:
+        return {node.outputs[0]: src.inputs[i]}
+    return None
+
+
+@node_rule(ShapeI)
+def shape_i_lift(fgraph, node):
+    """shape_i(x) ⇒ 5 when x's static shape says so;  shape_i(exp(x)) ⇒ shape_i(x)"""
+    (v,), i, out = node.inputs, node.op.i, node.outputs[0]
+    if v.type.shape[i] is not None:
+        return {out: constant(np.int64(v.type.shape[i]))}
+    src = v.owner
+    if src is None:
+        return None
+    shapes = src.op.infer_shape(src, [shape_tuple(inp) for inp in src.inputs])
+    dim = shapes[v.index][i]
+    if _reads(dim, set(src.outputs), fgraph):
+        return None  # the op's shape rule needs the output itself
+    return {out: dim}
+
+
+@node_rule(Shape)
+def shape_to_entries(fgraph, node):
+    """shape(exp(x)) ⇒ make_vector(shape_i(x, 0), shape_i(x, 1)) (each entry then
+    simplifies on its own)"""
+    (x,), out = node.inputs, node.outputs[0]
+    if x.ndim == 0:
+        return {out: constant(np.zeros(0, dtype="int64"))}
+    if x.owner is None and None in x.type.shape and all(s is None for s in x.type.shape):
+        return None  # an input's shape: nothing to gain
+    return {out: MakeVector("int64")(*shape_tuple(x))}
+
+
+def _reads(var, targets, fgraph) -> bool:
+    """Whether the new expression ``var`` reads one of ``targets``, looking only at the
+    nodes not yet in ``fgraph``, plus whether it is a target itself."""
+    stack, seen = [var], set()
+    while stack:
+        v = stack.pop()
+        if v in targets:
+            return True
+        if v.owner is None or v in seen:
+            continue
+        seen.add(v)
+        if v in fgraph.variables:
+            continue
+        stack.extend(v.owner.inputs)
+    return False
+
+
+canonicalize_rules = RuleTable(
+    "canonicalize",
+    identity_rules
+    + [
+        cast_round_trip,
+        dimshuffle_of_dimshuffle,
+        reshape_of_reshape,
+        static_noop,
+        sum_of_sum,
+        shape_entry,
+        shape_i_lift,
+        shape_to_entries,
+    ],
+)

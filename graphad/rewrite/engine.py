@@ -1,0 +1,318 @@
+"""Rule tables and the worklist that runs a table to a fixpoint.
+
+A rule turns one node into replacement variables. ``rule(name, pattern, replacement)``
+is the declarative kind: a pattern with named captures (pattern.py) and a replacement
+that is a template ``(fn, "x", 1)`` or a function of the captures. ``node_rule`` is
+the imperative kind, for what a pattern cannot say; its docstring shows before ⇒ after.
+
+``run_table`` visits nodes in topological order and revisits whatever a rewrite
+touches, until no rule applies. It stops after a budget of rewrites proportional to
+the graph size, naming the rule that kept firing, so it never loops forever. Every
+firing is counted in a ``RewriteRecord`` (``f.maker.rewrites`` on a compiled
+function). Nodes a rule creates inherit the user's source line (and the ``grad`` tag)
+of the node they replace.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections import Counter, deque
+
+from ..errors import RewriteError
+from ..graph.basic import Variable, format_source
+from .pattern import compile_pattern, op_key
+
+
+class Rule:
+    """Base: ``apply(fgraph, node)`` returns ``{old: new}`` or None."""
+
+    name = "rule"
+    keys = None  # op keys of the nodes the rule can apply to (None: every node)
+
+    def apply(self, fgraph, node):
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"<rule {self.name}>"
+
+
+class PatternRule(Rule):
+    """``pattern → replacement`` on single-output nodes."""
+
+    def __init__(self, name, pattern, replacement, where=None):
+        self.name = name
+        self.pattern = compile_pattern(pattern)
+        self.keys = self.pattern.root_keys()
+        self.replacement = replacement
+        self.where = where
+
+    def apply(self, fgraph, node):
+        if len(node.outputs) != 1:
+            return None
+        var = node.outputs[0]
+        for caps in self.pattern.match(var):
+            if self.where is not None and not self.where(**caps):
+                continue
+            new = _build(self.replacement, caps)
+            if new is not None:
+                return {var: new}
+        return None
+
+    def __repr__(self):
+        return f"<rule {self.name}: {self.pattern!r}>"
+
+
+class NodeRule(Rule):
+    """An imperative rule: ``fn(fgraph, node)`` returns ``{old: new}``, pairs or None."""
+
+    def __init__(self, fn, keys):
+        if not (fn.__doc__ and "⇒" in fn.__doc__):
+            raise TypeError(f"imperative rule {fn.__name__} needs a 'before ⇒ after' docstring")
+        self.name = fn.__name__
+        self.fn = fn
+        self.keys = keys
+        self.__doc__ = fn.__doc__
+
+    def apply(self, fgraph, node):
+        result = self.fn(fgraph, node)
+        if result is None or isinstance(result, dict):
+            return result
+        return dict(result)
+
+
+def rule(name, pattern, replacement, where=None) -> PatternRule:
+    """A declarative rule.
+
+    >>> import graphad as ga
+    >>> r = rule("log1p", (ga.log, (ga.add, 1, "x")), (ga.log1p, "x"))
+    >>> r.name
+    'log1p'
+    """
+    return PatternRule(name, pattern, replacement, where)
+
+
+def node_rule(*keys):
+    """Decorator making an imperative rule for nodes whose op key is in ``keys``
+    (scalar op classes or Op classes; none means every node)."""
+
+    def wrap(fn):
+        return NodeRule(fn, tuple(keys) or None)
+
+    return wrap
+
+
+def _build(template, caps):
+    if callable(template) and not isinstance(template, tuple):
+        return template(**caps)
+    if isinstance(template, tuple):
+        fn, *args = template
+        return fn(*(_build(a, caps) for a in args))
+    if isinstance(template, str):
+        return caps[template]
+    return template  # a number
+
+
+class RuleTable:
+    """A named list of rules, indexed by the op key of the nodes they apply to.
+    Tables compose with ``+``."""
+
+    def __init__(self, name, rules):
+        self.name = name
+        self.rules = list(rules)
+        names = [r.name for r in self.rules]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"table {name}: rule names must be unique, repeated: {sorted(dup)}")
+        self._index: dict = {}
+        self._any = [r for r in self.rules if r.keys is None]
+        for r in self.rules:
+            for key in r.keys or ():
+                self._index.setdefault(key, []).append(r)
+        self._cache: dict = {}
+
+    def candidates(self, op):
+        key = op_key(op)
+        found = self._cache.get(key)
+        if found is None:
+            wanted = set(self._index.get(key, ())) | set(self._any)
+            found = [r for r in self.rules if r in wanted]  # table order
+            self._cache[key] = found
+        return found
+
+    def __add__(self, other):
+        return RuleTable(f"{self.name}+{other.name}", self.rules + other.rules)
+
+    def __iter__(self):
+        return iter(self.rules)
+
+    def __len__(self):
+        return len(self.rules)
+
+
+class RewriteRecord:
+    """Which rules fired, how often, in which pass; rules skipped after an error;
+    and each pass's time.
+
+    >>> rec = RewriteRecord()
+    >>> rec.fire("stabilize", "log1p"); rec.fired("log1p")
+    1
+    """
+
+    def __init__(self):
+        self.counts: Counter = Counter()
+        self.declined: Counter = Counter()
+        self.failures: list = []
+        self.pass_times: dict = {}
+
+    def fire(self, pass_name, rule_name):
+        self.counts[(pass_name, rule_name)] += 1
+
+    def fired(self, rule_name=None, pass_name=None) -> int:
+        """How many times ``rule_name`` (any rule when None) fired (in ``pass_name``)."""
+        return sum(
+            n
+            for (p, r), n in self.counts.items()
+            if (rule_name is None or r == rule_name) and (pass_name is None or p == pass_name)
+        )
+
+    def summary(self) -> str:
+        lines = ["pass            rule                              fired"]
+        for (p, r), n in self.counts.items():
+            lines.append(f"{p:<15} {r:<33} {n:>5}")
+        for p, t in self.pass_times.items():
+            lines.append(f"pass {p}: {t * 1e3:.1f} ms")
+        for p, r, err in self.failures:
+            lines.append(f"SKIPPED {p}/{r} after an error: {err}")
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return f"RewriteRecord({dict(self.counts)})"
+
+
+class _Worklist:
+    """FunctionGraph listener queueing every node a rewrite creates or re-wires."""
+
+    def __init__(self, nodes):
+        self.queue = deque(nodes)
+        self.queued = set(self.queue)
+
+    def push(self, node):
+        if node not in self.queued:
+            self.queued.add(node)
+            self.queue.append(node)
+
+    def pop(self):
+        node = self.queue.popleft()
+        self.queued.discard(node)
+        return node
+
+    def on_import(self, fgraph, node):
+        self.push(node)
+
+    def on_change_input(self, fgraph, client, i, old, new, reason):
+        if client != "output":
+            self.push(client)
+
+
+def run_table(fgraph, table, pass_name, record, strict=False, budget=None):
+    """Apply ``table`` to ``fgraph`` until no rule fires (or the budget runs out).
+
+    ``strict`` (tests, DEBUG): a rule that raises, or a table that keeps firing,
+    raises RewriteError; otherwise the rule is skipped with a warning naming it.
+    """
+    work = _Worklist(fgraph.toposort())
+    if budget is None:
+        budget = 8 * len(fgraph.apply_nodes) + 200
+    fired: Counter = Counter()
+    disabled: set = set()
+    fgraph.attach_listener(work)
+    try:
+        while work.queue:
+            node = work.pop()
+            if node not in fgraph.apply_nodes:
+                continue
+            for r in table.candidates(node.op):
+                if r in disabled:
+                    continue
+                if _try_rule(fgraph, node, r, pass_name, record, strict, disabled):
+                    fired[r.name] += 1
+                    if sum(fired.values()) > budget:
+                        _over_budget(pass_name, fired, budget, strict)
+                        return
+                    break
+    finally:
+        fgraph.remove_listener(work)
+
+
+def _try_rule(fgraph, node, r, pass_name, record, strict, disabled) -> bool:
+    try:
+        pairs = r.apply(fgraph, node)
+        if not pairs:
+            return False
+        for old, new in pairs.items():
+            if not isinstance(new, Variable):
+                raise TypeError(f"returned {new!r} for {old!r}, not a variable")
+            if old is new:
+                continue
+            if not old.type.is_compatible(new.type):
+                record.declined[(pass_name, r.name)] += 1
+                return False
+            _inherit(fgraph, old, new, node)
+        fgraph.replace_all([(o, n) for o, n in pairs.items() if o is not n], reason=r.name)
+    except Exception as exc:
+        where = f"{node.op} built at {format_source(node.source)}"
+        msg = f"rewrite rule {r.name!r} of pass {pass_name!r} failed on {where}: {exc}"
+        if strict:
+            raise RewriteError(msg) from exc
+        warnings.warn(msg + "; the rule is skipped (please report this bug)", stacklevel=2)
+        record.failures.append((pass_name, r.name, str(exc)))
+        disabled.add(r)
+        return False
+    record.fire(pass_name, r.name)
+    return True
+
+
+def _inherit(fgraph, old, new, root):
+    """Give the nodes between ``new`` and the existing graph ``root``'s source line and
+    grad tag; refuse a replacement that reads the variable it replaces."""
+    grad = getattr(root.tag, "grad", None)
+    stack, seen = [new], set()
+    while stack:
+        var = stack.pop()
+        if var is old:
+            raise ValueError(f"the replacement of {old!r} reads {old!r} itself")
+        node = var.owner
+        if node is None or var in fgraph.variables or node in seen:
+            continue
+        seen.add(node)
+        node.source = root.source
+        if grad is not None:
+            node.tag.grad = grad
+        stack.extend(node.inputs)
+
+
+def _over_budget(pass_name, fired, budget, strict):
+    name, n = fired.most_common(1)[0]
+    msg = (
+        f"pass {pass_name!r} stopped after {budget} rewrites without reaching a fixpoint; "
+        f"rule {name!r} fired {n} times (it probably undoes another rule; please report)"
+    )
+    if strict:
+        raise RewriteError(msg)
+    warnings.warn(msg, stacklevel=3)
+
+
+class RulePass:
+    """A pipeline step that runs one rule table to a fixpoint."""
+
+    def __init__(self, name, table):
+        self.name = name
+        self.table = table
+
+    def run(self, fgraph, record, strict=False):
+        start = time.perf_counter()
+        run_table(fgraph, self.table, self.name, record, strict)
+        record.pass_times[self.name] = record.pass_times.get(self.name, 0.0) + (
+            time.perf_counter() - start
+        )

@@ -1,0 +1,59 @@
+"""The rewrite pipeline: one ordered, named list of passes per mode.
+
+Read top to bottom; each step says why it is where it is. ``run_pipeline`` runs a
+mode's list over a FunctionGraph, records what fired, and (with
+``config.rewrite_checks``, on in tests and DEBUG mode) lints the graph after every
+pass, naming the pass that broke it.
+"""
+
+from __future__ import annotations
+
+from ..graph.verify import LintError, lint
+from .canonicalize import canonicalize_rules
+from .engine import RewriteRecord, RulePass
+from .fold import fold_rules
+from .merge import MergePass
+from .specialize import specialize_rules
+from .stabilize import stabilize_rules
+
+FAST_RUN = [
+    # equal subexpressions (gradients repeat the forward pass's) computed once
+    MergePass("merge"),
+    # constant inputs computed now, so later passes see values, not nodes
+    RulePass("fold", fold_rules),
+    # one spelling per expression, so stabilize/specialize patterns need one form
+    RulePass("canonicalize", canonicalize_rules + fold_rules),
+    # safe forms of log/exp/softmax/sigmoid expressions before anything fuses them
+    RulePass("stabilize", stabilize_rules),
+    # cheaper forms: powers, GEMM, matrix-chain order (after stabilize has settled)
+    RulePass("specialize", specialize_rules + canonicalize_rules),
+    # rewrites create equal nodes (two stabilized branches); share them again
+    MergePass("merge_again"),
+]
+
+FAST_COMPILE = [
+    MergePass("merge"),
+    RulePass("fold", fold_rules),
+]
+
+PIPELINES = {"FAST_RUN": FAST_RUN, "FAST_COMPILE": FAST_COMPILE, "DEBUG": FAST_RUN}
+
+
+def run_pipeline(fgraph, mode_name, strict=False, check=False) -> RewriteRecord:
+    """Rewrite ``fgraph`` in place with the passes of ``mode_name``.
+
+    ``strict``: a failing rule raises instead of being skipped with a warning;
+    ``check``: lint after every pass.
+    """
+    record = RewriteRecord()
+    for step in PIPELINES[mode_name]:
+        step.run(fgraph, record, strict)
+        if check:
+            try:
+                lint(fgraph)
+            except LintError as exc:
+                raise LintError(
+                    f"after rewrite pass {step.name!r}: {exc} (a bug in that pass's rules; "
+                    f"compile with mode='FAST_COMPILE' to avoid it meanwhile)"
+                ) from None
+    return record

@@ -1,0 +1,176 @@
+"""Specialize: cheaper forms of the same computation.
+
+``x ** 2`` → ``sqr(x)``, ``x ** 0.5`` → ``sqrt(x)``, ``x ** -1`` → ``1 / x`` (floats),
+``α·(A @ B) + β·C`` → one GEMM, and matrix-chain products reordered to the order with
+the fewest flops when every shape in the chain is static: ``(A @ B) @ v`` with square
+A, B costs 2n³ + 2n² flops as written and 4n² as ``A @ (B @ v)``. With an unknown
+dimension the user's order stays.
+"""
+
+from __future__ import annotations
+
+from ..tensor import math as m
+from ..tensor import scalar_ops as so
+from ..tensor.linalg import Gemm, MatMul, matmul
+from ..tensor.type import FLOAT_DTYPES
+from .engine import RuleTable, node_rule, rule
+
+
+def _float(x, **_):
+    return x.dtype in FLOAT_DTYPES
+
+
+power_rules = [
+    rule("pow_two", (m.pow, "x", 2), (m.sqr, "x")),
+    rule("pow_half", (m.pow, "x", 0.5), (m.sqrt, "x"), where=_float),
+    rule("pow_minus_one", (m.pow, "x", -1), lambda x: 1 / x, where=_float),
+]
+
+
+# --- GEMM ----------------------------------------------------------------------
+def _scaled_product(var, fgraph):
+    """(alpha, A, B) when ``var`` is ``A @ B`` or ``alpha * (A @ B)`` of matrices, the
+    product read by nothing else."""
+    alpha = 1
+    node = var.owner
+    if node is not None and isinstance(getattr(node.op, "scalar_op", None), so.Mul):
+        for s, p in (node.inputs, node.inputs[::-1]):
+            if s.ndim == 0 and p.owner is not None and isinstance(p.owner.op, MatMul):
+                alpha, var, node = s, p, p.owner
+                break
+        else:
+            return None
+    if node is None or not isinstance(node.op, MatMul) or len(fgraph.clients[var]) != 1:
+        return None
+    a, b = node.inputs
+    if a.ndim != 2 or b.ndim != 2:
+        return None
+    return alpha, a, b
+
+
+def _scaled_addend(var):
+    node = var.owner
+    if node is not None and isinstance(getattr(node.op, "scalar_op", None), so.Mul):
+        s, c = node.inputs
+        if s.ndim == 0 and c.ndim > 0:
+            return s, c
+        if c.ndim == 0 and s.ndim > 0:
+            return c, s
+    return 1, var
+
+
+@node_rule(so.Add, so.Sub)
+def gemm(fgraph, node):
+    """alpha * (A @ B) + beta * C ⇒ gemm(C, alpha, A, B, beta);  W - lr * (X.T @ G) ⇒
+    gemm(W, -lr, X.T, G, 1)"""
+    out = node.outputs[0]
+    if out.dtype not in ("float32", "float64"):
+        return None
+    sub = isinstance(node.op.scalar_op, so.Sub)
+    x, y = node.inputs
+    for first, (prod, rest) in enumerate(((x, y), (y, x))):
+        found = _scaled_product(prod, fgraph)
+        if found is None or rest.ndim > 2:
+            continue
+        alpha, a, b = found
+        beta, c = _scaled_addend(rest)
+        if sub:  # x - y: negate whichever side is y
+            if first == 0:
+                beta = -beta
+            else:
+                alpha = -alpha
+        if {a.dtype, b.dtype, c.dtype} != {out.dtype}:
+            return None
+        alpha, beta = (v if isinstance(v, int) else m.cast(v, out.dtype) for v in (alpha, beta))
+        return {out: Gemm()(c, _scalar(alpha, out.dtype), a, b, _scalar(beta, out.dtype))}
+    return None
+
+
+def _scalar(v, dtype):
+    from ..tensor.variable import constant
+
+    return constant(v, dtype=dtype) if isinstance(v, int) else v
+
+
+# --- matrix-chain order --------------------------------------------------------------
+def _chain(var, fgraph, root):
+    """The operands of the product tree under ``var``: inner products read only by
+    this chain are opened up; anything else is an operand."""
+    node = var.owner
+    inner = (
+        node is not None
+        and isinstance(node.op, MatMul)
+        and (var is root or len(fgraph.clients[var]) == 1)
+        and all(v.ndim == 2 for v in node.inputs)
+        and var.ndim == 2
+    )
+    if not inner:
+        return [var]
+    return _chain(node.inputs[0], fgraph, root) + _chain(node.inputs[1], fgraph, root)
+
+
+def _tree_cost(var, dims):
+    """Flops of the product tree as written (2·m·k·n per product); the chain's
+    operands (the keys of ``dims``) are its leaves."""
+    if var in dims:
+        return 0, dims[var]
+    node = var.owner
+    ca, (m_, k) = _tree_cost(node.inputs[0], dims)
+    cb, (_, n) = _tree_cost(node.inputs[1], dims)
+    return ca + cb + 2 * m_ * k * n, (m_, n)
+
+
+@node_rule(MatMul)
+def matrix_chain(fgraph, node):
+    """(A @ B) @ v ⇒ A @ (B @ v) when A, B are n×n: the order with the fewest flops,
+    found by dynamic programming over the static shapes of the chain"""
+    out = node.outputs[0]
+    a, b = node.inputs
+    if a.ndim > 2 or b.ndim > 2 or (a.ndim == 1 and b.ndim == 1):
+        return None
+    # a 1-d first or last operand is a 1×k row or k×1 column
+    left = _chain(a, fgraph, None) if a.ndim == 2 else [a]
+    right = _chain(b, fgraph, None) if b.ndim == 2 else [b]
+    ops = left + right
+    if len(ops) < 3 or len({v.dtype for v in ops}) != 1:
+        return None
+    dims = {}
+    for i, v in enumerate(ops):
+        shp = v.type.shape
+        if v.ndim == 1:
+            shp = (1, shp[0]) if i == 0 else (shp[0], 1)
+        if None in shp:
+            return None
+        dims[v] = shp
+    p = [dims[ops[0]][0]] + [dims[v][1] for v in ops]
+    cost, split = _optimal_order(p)
+    current = _tree_cost(a, dims)[0] + _tree_cost(b, dims)[0] + 2 * p[0] * p[len(left)] * p[-1]
+    if cost >= current:
+        return None
+    return {out: _build(ops, split, 0, len(ops) - 1)}
+
+
+def _optimal_order(p):
+    """Minimal flops and split table for multiplying matrices p[i]×p[i+1], i < n."""
+    n = len(p) - 1
+    best = [[0] * n for _ in range(n)]
+    split = [[0] * n for _ in range(n)]
+    for length in range(2, n + 1):
+        for i in range(n - length + 1):
+            j = i + length - 1
+            best[i][j] = float("inf")
+            for k in range(i, j):
+                c = best[i][k] + best[k + 1][j] + 2 * p[i] * p[k + 1] * p[j + 1]
+                if c < best[i][j]:
+                    best[i][j], split[i][j] = c, k
+    return best[0][n - 1], split
+
+
+def _build(ops, split, i, j):
+    if i == j:
+        return ops[i]
+    k = split[i][j]
+    return matmul(_build(ops, split, i, k), _build(ops, split, k + 1, j))
+
+
+specialize_rules = RuleTable("specialize", power_rules + [matrix_chain, gemm])
