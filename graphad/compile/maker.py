@@ -50,7 +50,8 @@ class FunctionMaker:
         from ..rewrite.pipeline import run_pipeline
 
         checks = config.rewrite_checks or self.mode.lint
-        self.rewrites = run_pipeline(self.fgraph, self.mode.name, strict=checks, check=checks)
+        passes = self.mode.passes or self.mode.name
+        self.rewrites = run_pipeline(self.fgraph, passes, strict=checks, check=checks)
 
     def build_vm(self):
         from ..backend.numpy import make_thunk

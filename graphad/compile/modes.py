@@ -20,6 +20,9 @@ class Mode:
     name: str
     check_nan: bool = False
     lint: bool = False
+    # the rewrite pipeline to run (rewrite/pipeline.py); None: the one named like the
+    # mode. Tests compile with passes="NONE" to get the unrewritten graph as an oracle.
+    passes: str | None = None
 
 
 def get_mode(mode=None) -> Mode:

@@ -40,7 +40,16 @@ class Op:
         return type(self) is type(other) and self.params == other.params
 
     def __hash__(self) -> int:
-        return hash((type(self), self.params))
+        # ops are immutable values, hashed on every merge and rewrite: hash once
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = self.__dict__["_hash"] = hash((type(self), self.params))
+        return h
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_hash", None)  # str hashes differ between processes
+        return state
 
     def __str__(self) -> str:
         name = type(self).__name__

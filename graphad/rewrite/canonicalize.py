@@ -15,6 +15,8 @@ intermediate is not kept alive (or computed at all) just for its shape.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from ..tensor import math as m
@@ -151,18 +153,61 @@ def shape_entry(fgraph, node):
 
 @node_rule(ShapeI)
 def shape_i_lift(fgraph, node):
-    """shape_i(x) ⇒ 5 when x's static shape says so;  shape_i(exp(x)) ⇒ shape_i(x)"""
+    """shape_i(x) ⇒ 5 when x's static shape says so;  shape_i(tanh(a @ w + b), 0) ⇒
+    shape_i(a, 0), through every op's shape rule down to the graph's inputs"""
     (v,), i, out = node.inputs, node.op.i, node.outputs[0]
     if v.type.shape[i] is not None:
         return {out: constant(np.int64(v.type.shape[i]))}
-    src = v.owner
-    if src is None:
+    if v.owner is None:
         return None
-    shapes = src.op.infer_shape(src, [shape_tuple(inp) for inp in src.inputs])
-    dim = shapes[v.index][i]
-    if _reads(dim, set(src.outputs), fgraph):
-        return None  # the op's shape rule needs the output itself
+    dim = lifted_shape(fgraph, v)[i]
+    if dim.owner is not None and isinstance(dim.owner.op, ShapeI) and dim.owner.inputs[0] is v:
+        return None  # the op's shape rule needs the value itself
     return {out: dim}
+
+
+_SHAPES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def lifted_shape(fgraph, var):
+    """The shape of ``var`` as int64 scalars computed from the graph's inputs (a
+    dimension an op cannot infer stays ``shape_i`` of that op's output).
+
+    Shapes are remembered per graph, so asking for the shape of each layer of a deep
+    network costs linear, not quadratic, time; the walk is iterative (no recursion
+    limit on deep graphs)."""
+    memo = _SHAPES.setdefault(fgraph, {})
+    if var in memo:
+        return memo[var]
+    order, stack, seen = [], [(var, False)], set()
+    while stack:  # post-order over the owners whose shapes are not known yet
+        v, done = stack.pop()
+        node = v.owner
+        if done:
+            order.append(node)
+        elif node is not None and v not in memo and node not in seen:
+            seen.add(node)
+            stack.append((v, True))
+            stack.extend((u, False) for u in node.inputs)
+    for node in order:
+        in_shapes = [memo.get(u) or shape_tuple(u) for u in node.inputs]
+        shapes = node.op.infer_shape(node, in_shapes)
+        for out, dims in zip(node.outputs, shapes):
+            memo[out] = tuple(
+                constant(np.int64(s)) if s is not None else _own_dim(d, node, out, k)
+                for k, (s, d) in enumerate(zip(out.type.shape, dims))
+            )
+    return memo[var]
+
+
+def _own_dim(dim, node, out, k):
+    """``dim``, or ``shape_i(out, k)`` when the op's shape rule answers with its own
+    output's shape (the default rule, and reshape's -1 entry: the only ways a rule
+    reads its outputs), so such a dimension is never lifted."""
+    src = dim.owner
+    if src is not None and isinstance(src.op, ShapeI) and src.inputs[0] in node.outputs:
+        return ShapeI(k)(out) if src.inputs[0] is not out else dim
+    return dim
 
 
 @node_rule(Shape)
@@ -175,23 +220,6 @@ def shape_to_entries(fgraph, node):
     if x.owner is None and None in x.type.shape and all(s is None for s in x.type.shape):
         return None  # an input's shape: nothing to gain
     return {out: MakeVector("int64")(*shape_tuple(x))}
-
-
-def _reads(var, targets, fgraph) -> bool:
-    """Whether the new expression ``var`` reads one of ``targets``, looking only at the
-    nodes not yet in ``fgraph``, plus whether it is a target itself."""
-    stack, seen = [var], set()
-    while stack:
-        v = stack.pop()
-        if v in targets:
-            return True
-        if v.owner is None or v in seen:
-            continue
-        seen.add(v)
-        if v in fgraph.variables:
-            continue
-        stack.extend(v.owner.inputs)
-    return False
 
 
 canonicalize_rules = RuleTable(

@@ -191,11 +191,29 @@ class RewriteRecord:
 
 
 class _Worklist:
-    """FunctionGraph listener queueing every node a rewrite creates or re-wires."""
+    """FunctionGraph listener: queues every node a rewrite creates or re-wires, and
+    indexes the graph's nodes by (op, inputs) so a rule's new nodes reuse equal
+    existing ones (without that, shape expressions rebuilt layer by layer grow
+    exponentially)."""
 
     def __init__(self, nodes):
         self.queue = deque(nodes)
         self.queued = set(self.queue)
+        self.index: dict = {}
+        self.key_of: dict = {}
+        for node in nodes:
+            self._add(node)
+
+    def _add(self, node):
+        key = _node_key(node)
+        if key is not None:
+            self.index.setdefault(key, node)
+            self.key_of[node] = key
+
+    def _drop(self, node):
+        key = self.key_of.pop(node, None)
+        if key is not None and self.index.get(key) is node:
+            del self.index[key]
 
     def push(self, node):
         if node not in self.queued:
@@ -208,11 +226,53 @@ class _Worklist:
         return node
 
     def on_import(self, fgraph, node):
+        self._add(node)
         self.push(node)
+
+    def on_prune(self, fgraph, node):
+        self._drop(node)
 
     def on_change_input(self, fgraph, client, i, old, new, reason):
         if client != "output":
+            self._drop(client)
+            self._add(client)
             self.push(client)
+
+    def share(self, fgraph, new):
+        """``new`` with each node it adds to the graph replaced by an equal node the
+        graph already has, where there is one."""
+        order, seen, stack = [], set(), [(new, False)]
+        while stack:  # post-order over the nodes not yet in the graph
+            var, done = stack.pop()
+            node = var.owner
+            if node is None or var in fgraph.variables:
+                continue
+            if done:
+                order.append(node)
+                continue
+            if node in seen:
+                continue
+            seen.add(node)
+            stack.append((var, True))
+            stack.extend((v, False) for v in node.inputs)
+        canon = {}
+        for node in order:
+            if any(v in canon for v in node.inputs):
+                node.inputs = [canon.get(v, v) for v in node.inputs]
+            key = _node_key(node)
+            found = self.index.get(key) if key is not None else None
+            if found is not None and found is not node:
+                canon.update(zip(node.outputs, found.outputs))
+        return canon.get(new, new)
+
+
+def _node_key(node):
+    key = (node.op, tuple(map(id, node.inputs)))
+    try:
+        hash(key)
+    except TypeError:  # unhashable params: never shared
+        return None
+    return key
 
 
 def run_table(fgraph, table, pass_name, record, strict=False, budget=None):
@@ -235,7 +295,7 @@ def run_table(fgraph, table, pass_name, record, strict=False, budget=None):
             for r in table.candidates(node.op):
                 if r in disabled:
                     continue
-                if _try_rule(fgraph, node, r, pass_name, record, strict, disabled):
+                if _try_rule(fgraph, node, r, pass_name, record, strict, disabled, work):
                     fired[r.name] += 1
                     if sum(fired.values()) > budget:
                         _over_budget(pass_name, fired, budget, strict)
@@ -245,11 +305,12 @@ def run_table(fgraph, table, pass_name, record, strict=False, budget=None):
         fgraph.remove_listener(work)
 
 
-def _try_rule(fgraph, node, r, pass_name, record, strict, disabled) -> bool:
+def _try_rule(fgraph, node, r, pass_name, record, strict, disabled, work) -> bool:
     try:
         pairs = r.apply(fgraph, node)
         if not pairs:
             return False
+        pairs = {old: work.share(fgraph, new) for old, new in pairs.items()}
         for old, new in pairs.items():
             if not isinstance(new, Variable):
                 raise TypeError(f"returned {new!r} for {old!r}, not a variable")

@@ -69,10 +69,8 @@ class ConstantValue(Pattern):
 
     def _match(self, var, captures):
         data = getattr(var, "data", None) if isinstance(var, Constant) else None
-        if data is not None and np.size(data) > 0:
-            with np.errstate(all="ignore"):
-                if bool(np.all(np.asarray(data) == self.value)):
-                    yield captures
+        if data is not None and np.size(data) > 0 and bool(np.all(data == self.value)):
+            yield captures
 
     def __repr__(self):
         return repr(self.value)

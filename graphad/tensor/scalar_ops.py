@@ -49,7 +49,15 @@ class ScalarOp:
         return type(self) is type(other) and self.params == other.params
 
     def __hash__(self):
-        return hash((type(self), self.params))
+        h = self.__dict__.get("_hash")  # immutable value: hash once
+        if h is None:
+            h = self.__dict__["_hash"] = hash((type(self), self.params))
+        return h
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_hash", None)  # str hashes differ between processes
+        return state
 
     def __str__(self):
         return self.name
