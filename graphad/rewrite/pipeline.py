@@ -28,7 +28,7 @@ FAST_RUN = [
     # safe forms of log/exp/softmax/sigmoid expressions before anything fuses them
     RulePass("stabilize", stabilize_rules),
     # cheaper forms: powers, GEMM, matrix-chain order (after stabilize has settled)
-    RulePass("specialize", specialize_rules + canonicalize_rules),
+    RulePass("specialize", specialize_rules + canonicalize_rules + fold_rules),
     # rewrites create equal nodes (two stabilized branches); share them again
     MergePass("merge_again"),
 ]

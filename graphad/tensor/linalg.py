@@ -145,11 +145,12 @@ class Gemm(Op):
         c, alpha, a, b, beta = inputs
         (g,) = output_grads
         ab = matmul(a, b)
+        g_ab = sum_to_shape(g, ab)  # C may have broadcast the product (a 1-row A)
         return [
             sum_to_shape(g * beta, c),
-            (g * ab).sum(),
-            alpha * matmul(g, swapaxes(b)),
-            alpha * matmul(swapaxes(a), g),
+            (g_ab * ab).sum(),
+            alpha * matmul(g_ab, swapaxes(b)),
+            alpha * matmul(swapaxes(a), g_ab),
             (g * c).sum(),
         ]
 
@@ -172,7 +173,10 @@ class Gemm(Op):
         total = terms[0]
         for t in terms[1:]:
             total = total + t
-        if talpha is None and ta is None and tb is None:  # C's terms may broadcast
+        c_terms = tc is not None or tbeta is not None
+        if not c_terms or (talpha is None and ta is None and tb is None):
+            # C's terms and the product's may broadcast each other: one kind alone
+            # may not have the output's shape
             from .shape import broadcast_to
 
             total = broadcast_to(total, outputs[0].shape)

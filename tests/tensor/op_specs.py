@@ -18,6 +18,7 @@ import numpy as np
 import scipy.special as sps
 
 import graphad as ga
+from graphad.tensor.linalg import Gemm
 
 # --- check names (the keys of ``OpSpec.skip``) -------------------------------------------
 VALUE = "value"
@@ -677,6 +678,14 @@ LINALG = [
     _la("tensordot_axes_lists", lambda a, b: ga.tensordot(a, b, ([1, 2], [1, 0])),
         lambda a, b: np.tensordot(a, b, ([1, 2], [1, 0])), ((2, 3, 4), (4, 3, 2)),
         ((0, 3, 4), (4, 3, 2))),
+    # GEMM is made by the specialize pass, not by users; its row checks it all the same
+    OpSpec("gemm", lambda c, al, a, b, be: Gemm()(c, al, a, b, be),
+           lambda c, al, a, b, be: be * c + al * (a @ b), ((2, 4), (), (2, 3), (3, 4), ()),
+           grad=(0, 1, 2, 3, 4), zero=((0, 4), (), (0, 3), (3, 4), ()), covers=()),
+    OpSpec("gemm_bias", lambda c, al, a, b, be: Gemm()(c, al, a, b, be),
+           lambda c, al, a, b, be: be * c + al * (a @ b), ((4,), (), (2, 3), (3, 4), ()),
+           grad=(0, 1, 2, 3, 4), zero=((4,), (), (0, 3), (3, 4), ()), covers=(),
+           skip={BROADCAST: "C of another rank is the case under test"}),
 ]
 
 # --- neural nets (sigmoid, softplus and relu are elementwise rows above) ---------------------

@@ -1,0 +1,366 @@
+"""The specialize pass: powers, GEMM (and the Gemm op's derivatives), and the
+matrix-chain order, each against the unrewritten graph and, for the chain order, against
+a brute-force search over every parenthesization."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import graphad as ga
+from graphad.compile.modes import Mode
+from graphad.errors import GraphadTypeError
+from graphad.tensor import scalar_ops as so
+from graphad.tensor.linalg import Gemm, MatMul
+from tests.util import verify_grad, verify_rop
+
+AS_WRITTEN = Mode("FAST_COMPILE", passes="NONE")
+
+
+def compile_both(inputs, outputs):
+    """(FAST_RUN function, unrewritten function) of the same graph."""
+    fast = ga.function(inputs, outputs, mode="FAST_RUN", on_unused_input="ignore")
+    written = ga.function(inputs, outputs, mode=AS_WRITTEN, on_unused_input="ignore")
+    return fast, written
+
+
+def nodes_of(f, op_class):
+    return [n for n in f.maker.fgraph.toposort() if isinstance(n.op, op_class)]
+
+
+def scalar_keys(f):
+    return [type(n.op.scalar_op) for n in f.maker.fgraph.toposort() if hasattr(n.op, "scalar_op")]
+
+
+def assert_same_values(fast, written, values, rtol=1e-12):
+    got, ref = fast(*values), written(*values)
+    if not isinstance(got, list):
+        got, ref = [got], [ref]
+    for g, r in zip(got, ref):
+        assert g.dtype == r.dtype and g.shape == r.shape
+        np.testing.assert_allclose(g, r, rtol=rtol, atol=rtol)
+
+
+# --- powers ----------------------------------------------------------------------------
+POWERS = {"pow_two": (2, so.Sqr), "pow_half": (0.5, so.Sqrt), "pow_minus_one": (-1, so.TrueDivide)}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", sorted(POWERS))
+def test_power_rules(name, dtype):
+    exponent, op = POWERS[name]
+    x = ga.vector("x", dtype=dtype)
+    fast, written = compile_both([x], x**exponent)
+    assert fast.maker.rewrites.fired(name) == 1
+    keys = scalar_keys(fast)
+    assert op in keys and so.Pow not in keys, keys
+    value = np.random.default_rng(0).uniform(0.5, 3.0, size=7).astype(dtype)
+    assert_same_values(fast, written, [value], rtol=1e-6 if dtype == "float32" else 1e-14)
+
+
+def test_integer_powers_keep_their_meaning():
+    """x ** -1 and x ** 0.5 of an integer x are not 1 / x and sqrt(x) (other dtypes, and
+    NumPy refuses an integer to a negative power), so they stay powers; x ** 2 is sqr and
+    stays an integer."""
+    i = ga.vector("i", dtype="int64")
+    f = ga.function([i], [i**0.5, i**2], mode="FAST_RUN")
+    inverse = ga.function([i], i**-1, mode="FAST_RUN")
+    assert f.maker.rewrites.fired("pow_half") == 0
+    assert f.maker.rewrites.fired("pow_two") == 1
+    assert inverse.maker.rewrites.fired("pow_minus_one") == 0
+    assert sorted(k.__name__ for k in scalar_keys(f)) == ["Pow", "Sqr"]
+    assert scalar_keys(inverse) == [so.Pow]
+    value = np.array([1, 4, 9])
+    root, square = f(value)
+    np.testing.assert_array_equal(square, value**2)
+    assert square.dtype == np.int64
+    np.testing.assert_allclose(root, value**0.5)
+    with pytest.raises(ValueError, match="negative integer powers"):
+        value**-1  # NumPy's rule, which the compiled function keeps
+    with pytest.raises(ValueError, match="negative integer powers"):
+        inverse(value)
+
+
+# --- GEMM --------------------------------------------------------------------------------
+def _gemm_inputs(dtype, c_shape=(3, 5)):
+    rng = np.random.default_rng(1)
+    A, B = ga.matrix("A", dtype=dtype), ga.matrix("B", dtype=dtype)
+    C = ga.tensor("C", dtype=dtype, shape=(None,) * len(c_shape))
+    values = [rng.normal(size=s).astype(dtype) for s in ((3, 4), (4, 5), c_shape)]
+    return (A, B, C), values
+
+
+GEMM_CASES = {
+    # name: (build(A, B, C, alpha, beta), C's shape)
+    "bias_vector": (lambda A, B, C, al, be: A @ B + C, (5,)),
+    "bias_vector_first": (lambda A, B, C, al, be: C + A @ B, (5,)),
+    "scaled": (lambda A, B, C, al, be: al * (A @ B) + be * C, (3, 5)),
+    "scaled_right": (lambda A, B, C, al, be: C * be + (A @ B) * al, (3, 5)),
+    "minus_scaled_product": (lambda A, B, C, al, be: C - 0.1 * (A @ B), (3, 5)),
+    "product_minus": (lambda A, B, C, al, be: A @ B - C, (3, 5)),
+    "minus_product": (lambda A, B, C, al, be: C - A @ B, (3, 5)),
+    "minus_scaled_addend": (lambda A, B, C, al, be: al * (A @ B) - be * C, (1, 5)),
+}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", sorted(GEMM_CASES))
+def test_gemm(case, dtype):
+    build, c_shape = GEMM_CASES[case]
+    (A, B, C), values = _gemm_inputs(dtype, c_shape)
+    al, be = ga.scalar("al", dtype=dtype), ga.scalar("be", dtype=dtype)
+    inputs = [A, B, C, al, be]
+    fast, written = compile_both(inputs, build(A, B, C, al, be))
+    assert fast.maker.rewrites.fired("gemm") == 1, case
+    assert len(nodes_of(fast, Gemm)) == 1 and not nodes_of(fast, MatMul)
+    scalars = [np.asarray(1.7, dtype=dtype), np.asarray(-0.6, dtype=dtype)]
+    assert_same_values(fast, written, values + scalars, rtol=1e-5 if dtype == "float32" else 1e-13)
+
+
+def test_gemm_sign_of_subtraction():
+    """C - 0.1 * (A @ B) keeps its sign (a wrong sign still passes a zero test)."""
+    (A, B, C), (a, b, c) = _gemm_inputs("float64")
+    f = ga.function([A, B, C], C - 0.1 * (A @ B), mode="FAST_RUN")
+    assert nodes_of(f, Gemm)
+    np.testing.assert_allclose(f(a, b, c), c - 0.1 * (a @ b), rtol=1e-13)
+
+
+def test_product_with_another_client_is_not_a_gemm():
+    (A, B, C), values = _gemm_inputs("float64")
+    p = A @ B
+    fast, written = compile_both([A, B, C], [p + C, 2 * p])
+    assert fast.maker.rewrites.fired("gemm") == 0
+    assert not nodes_of(fast, Gemm) and len(nodes_of(fast, MatMul)) == 1
+    assert_same_values(fast, written, values)
+
+
+@pytest.mark.parametrize(
+    "dtypes", [("int64", "int64", "int64"), ("float32", "float32", "float64")], ids=str
+)
+def test_no_gemm_for_integer_or_mixed_dtypes(dtypes):
+    A, B = ga.matrix("A", dtype=dtypes[0]), ga.matrix("B", dtype=dtypes[1])
+    C = ga.matrix("C", dtype=dtypes[2])
+    fast, written = compile_both([A, B, C], A @ B + C)
+    assert not nodes_of(fast, Gemm)
+    rng = np.random.default_rng(2)
+    values = [(rng.normal(size=s) * 5).astype(d) for s, d in zip([(3, 4), (4, 2), (3, 2)], dtypes)]
+    assert_same_values(fast, written, values, rtol=1e-6)
+
+
+def test_no_gemm_for_batched_matmul():
+    A, B, C = ga.tensor3("A"), ga.tensor3("B"), ga.tensor3("C")
+    fast, written = compile_both([A, B, C], A @ B + C)
+    assert not nodes_of(fast, Gemm)
+    rng = np.random.default_rng(3)
+    assert_same_values(
+        fast, written, [rng.normal(size=s) for s in [(2, 3, 4), (2, 4, 5), (2, 3, 5)]]
+    )
+
+
+def test_gemm_op_type_rule():
+    A, B, C = ga.matrix("A"), ga.matrix("B"), ga.vector("C")
+    one = ga.constant(1.0)
+    out = Gemm()(C, one, A, B, one)
+    assert out.ndim == 2 and out.dtype == "float64"
+    with pytest.raises(GraphadTypeError, match="float"):
+        Gemm()(C, one, A, ga.matrix("Bi", dtype="int64"), one)
+    with pytest.raises(GraphadTypeError, match="matrices"):
+        Gemm()(C, one, ga.vector("a"), B, one)
+
+
+# (C's shape, A's shape): C broadcast to the product, or (a 1-row A) the other way round
+GEMM_SHAPES = [((3, 5), (3, 4)), ((5,), (3, 4)), ((1, 5), (3, 4)), ((3, 5), (1, 4))]
+
+
+def _gemm_values(seed, c_shape, a_shape):
+    rng = np.random.default_rng(seed)
+    return [rng.normal(size=c_shape), 1.3, rng.normal(size=a_shape), rng.normal(size=(4, 5)), -0.7]
+
+
+@pytest.mark.parametrize(("c_shape", "a_shape"), GEMM_SHAPES, ids=str)
+def test_gemm_gradients(c_shape, a_shape):
+    values = _gemm_values(4, c_shape, a_shape)
+    verify_grad(lambda c, al, a, b, be: Gemm()(c, al, a, b, be), values)
+
+
+@pytest.mark.parametrize(("c_shape", "a_shape"), GEMM_SHAPES, ids=str)
+def test_gemm_tangents(c_shape, a_shape):
+    values = _gemm_values(5, c_shape, a_shape)
+    verify_rop(lambda c, al, a, b, be: Gemm()(c, al, a, b, be), values)
+
+
+def test_gemm_tangent_of_a_alone_broadcasts():
+    """With only a 1-row A moving and C of 3 rows, the tangent has the output's shape."""
+    A, B, C, tA = ga.matrix("A"), ga.matrix("B"), ga.matrix("C"), ga.matrix("tA")
+    out = Gemm()(C, ga.constant(2.0), A, B, ga.constant(3.0))
+    f = ga.function([A, B, C, tA], ga.Rop(out, A, tA))
+    rng = np.random.default_rng(10)
+    a, b, c, ta = (rng.normal(size=s) for s in [(1, 4), (4, 5), (3, 5), (1, 4)])
+    np.testing.assert_allclose(f(a, b, c, ta), np.broadcast_to(2.0 * ta @ b, (3, 5)))
+
+
+def test_gemm_of_a_product_that_c_broadcasts():
+    """A @ B + C with one row in A and three in C: a Gemm, and the same values."""
+    A, B, C = ga.matrix("A"), ga.matrix("B"), ga.matrix("C")
+    fast, written = compile_both([A, B, C], A @ B - 2.0 * C)
+    assert nodes_of(fast, Gemm)
+    rng = np.random.default_rng(11)
+    assert_same_values(fast, written, [rng.normal(size=s) for s in [(1, 4), (4, 5), (3, 5)]])
+
+
+def test_gemm_tangent_of_c_alone_broadcasts():
+    """With only C (a vector) moving, the tangent still has the product's shape."""
+    A, B, c, tc = ga.matrix("A"), ga.matrix("B"), ga.vector("c"), ga.vector("tc")
+    out = Gemm()(c, ga.constant(2.0), A, B, ga.constant(3.0))
+    f = ga.function([A, B, c, tc], ga.Rop(out, c, tc))
+    rng = np.random.default_rng(6)
+    got = f(rng.normal(size=(3, 4)), rng.normal(size=(4, 5)), rng.normal(size=5), np.arange(5.0))
+    np.testing.assert_allclose(got, np.broadcast_to(3.0 * np.arange(5.0), (3, 5)))
+
+
+# --- matrix-chain order ----------------------------------------------------------------------
+def chain_cost(var, leaf_names):
+    """(flops of the product tree under ``var``, its parenthesization as nested tuples of
+    leaf names); 2·m·k·n per product, from the static shapes of the rewritten graph."""
+    if var.owner is None or not isinstance(var.owner.op, MatMul):
+        return 0, leaf_names[var.name]
+    a, b = var.owner.inputs
+    ca, ta = chain_cost(a, leaf_names)
+    cb, tb = chain_cost(b, leaf_names)
+    m = a.type.shape[0] if a.ndim == 2 else 1
+    k = a.type.shape[-1]
+    n = b.type.shape[1] if b.ndim == 2 else 1
+    return ca + cb + 2 * m * k * n, (ta, tb)
+
+
+def brute_force(dims, lo=0, hi=None):
+    """Every (flops, tree) of multiplying matrices lo..hi (matrix i is dims[i]×dims[i+1])."""
+    hi = len(dims) - 2 if hi is None else hi
+    if lo == hi:
+        return [(0, lo)]
+    found = []
+    for k in range(lo, hi):
+        for (ca, ta), (cb, tb) in itertools.product(
+            brute_force(dims, lo, k), brute_force(dims, k + 1, hi)
+        ):
+            found.append((ca + cb + 2 * dims[lo] * dims[k + 1] * dims[hi + 1], (ta, tb)))
+    return found
+
+
+def build_tree(tree, mats):
+    if isinstance(tree, int):
+        return mats[tree]
+    return build_tree(tree[0], mats) @ build_tree(tree[1], mats)
+
+
+def chain_inputs(dims, known=True):
+    mats = [
+        ga.tensor(f"M{i}", shape=(dims[i] if known else None, dims[i + 1]))
+        for i in range(len(dims) - 1)
+    ]
+    rng = np.random.default_rng(sum(dims))
+    values = [rng.normal(size=(dims[i], dims[i + 1])) for i in range(len(dims) - 1)]
+    return mats, values
+
+
+def rewritten_tree(f, mats):
+    out = f.maker.fgraph.outputs[0]
+    names = {m.name: i for i, m in enumerate(mats)}
+    return chain_cost(out, names)
+
+
+def test_square_matrices_times_vector():
+    n = 20
+    A, B = ga.tensor("A", shape=(n, n)), ga.tensor("B", shape=(n, n))
+    v = ga.tensor("v", shape=(n,))
+    fast, written = compile_both([A, B, v], (A @ B) @ v)
+    assert fast.maker.rewrites.fired("matrix_chain") == 1
+    cost, tree = chain_cost(fast.maker.fgraph.outputs[0], {"A": "A", "B": "B", "v": "v"})
+    assert tree == ("A", ("B", "v")) and cost == 2 * (2 * n * n)
+    rng = np.random.default_rng(7)
+    values = [rng.normal(size=(n, n)), rng.normal(size=(n, n)), rng.normal(size=n)]
+    assert_same_values(fast, written, values, rtol=1e-10)
+
+
+def test_vector_times_square_matrices():
+    n = 12
+    A, B = ga.tensor("A", shape=(n, n)), ga.tensor("B", shape=(n, n))
+    v = ga.tensor("v", shape=(n,))
+    fast, written = compile_both([A, B, v], v @ (A @ B))
+    _, tree = chain_cost(fast.maker.fgraph.outputs[0], {"A": "A", "B": "B", "v": "v"})
+    assert tree == (("v", "A"), "B")
+    rng = np.random.default_rng(8)
+    values = [rng.normal(size=(n, n)), rng.normal(size=(n, n)), rng.normal(size=n)]
+    assert_same_values(fast, written, values, rtol=1e-10)
+
+
+@pytest.mark.parametrize("written_tree", [(0, (1, 2)), ((0, 1), 2)], ids=["right", "left"])
+def test_classic_three_matrix_chain(written_tree):
+    dims = [10, 100, 5, 50]
+    mats, values = chain_inputs(dims)
+    fast, written = compile_both(mats, build_tree(written_tree, mats))
+    cost, tree = rewritten_tree(fast, mats)
+    assert tree == ((0, 1), 2)
+    assert cost == 2 * (10 * 100 * 5 + 10 * 5 * 50)
+    assert_same_values(fast, written, values, rtol=1e-10)
+
+
+def test_four_matrix_chain_against_brute_force():
+    dims = [30, 35, 15, 5, 10]
+    options = sorted(brute_force(dims))
+    assert options[0][0] < options[1][0]  # a unique optimum, so the tree is determined
+    best_cost, best_tree = options[0]
+    worst_tree = options[-1][1]
+    mats, values = chain_inputs(dims)
+    fast, written = compile_both(mats, build_tree(worst_tree, mats))
+    assert rewritten_tree(fast, mats) == (best_cost, best_tree)
+    assert_same_values(fast, written, values, rtol=1e-10)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_chains_reach_the_optimum(seed):
+    rng = np.random.default_rng(seed)
+    dims = [int(d) for d in rng.integers(1, 12, size=int(rng.integers(4, 7)))]
+    options = brute_force(dims)
+    written_cost, written_tree = options[int(rng.integers(len(options)))]
+    mats, values = chain_inputs(dims)
+    fast, written = compile_both(mats, build_tree(written_tree, mats))
+    cost, _ = rewritten_tree(fast, mats)
+    assert cost == min(c for c, _ in options) <= written_cost
+    assert_same_values(fast, written, values, rtol=1e-10)
+
+
+def test_unknown_dimension_keeps_the_users_order():
+    dims = [10, 100, 5, 50]
+    mats, values = chain_inputs(dims, known=False)
+    fast, written = compile_both(mats, mats[0] @ (mats[1] @ mats[2]))
+    assert fast.maker.rewrites.fired("matrix_chain") == 0
+    out = fast.maker.fgraph.outputs[0]
+    assert out.owner.inputs[0].name == "M0" and out.owner.inputs[1].owner is not None
+    assert_same_values(fast, written, values, rtol=1e-10)
+
+
+def test_inner_product_used_elsewhere_is_not_reopened():
+    dims = [10, 100, 5, 50]
+    mats, values = chain_inputs(dims)
+    inner = mats[1] @ mats[2]
+    fast, written = compile_both(mats, [mats[0] @ inner, inner])
+    assert fast.maker.rewrites.fired("matrix_chain") == 0
+    assert len(nodes_of(fast, MatMul)) == 2
+    top = fast.maker.fgraph.outputs[0].owner
+    assert top.inputs[1] is fast.maker.fgraph.outputs[1]
+    assert_same_values(fast, written, values, rtol=1e-10)
+
+
+def test_reordered_chain_then_gemm():
+    """The chain is reordered and its last product still fuses with the addend."""
+    dims = [10, 100, 5, 50]
+    mats, values = chain_inputs(dims)
+    C = ga.tensor("C", shape=(10, 50))
+    c_val = np.random.default_rng(9).normal(size=(10, 50))
+    fast, written = compile_both(mats + [C], mats[0] @ (mats[1] @ mats[2]) - 0.5 * C)
+    assert fast.maker.rewrites.fired("matrix_chain") == 1
+    assert fast.maker.rewrites.fired("gemm") == 1
+    assert_same_values(fast, written, values + [c_val], rtol=1e-10)
