@@ -14,6 +14,7 @@
 #ifndef GRAPHAD_RUNTIME_H
 #define GRAPHAD_RUNTIME_H
 
+#include <math.h>
 #include <stdint.h>
 
 #ifdef __CUDACC__
@@ -91,5 +92,54 @@ GRAPHAD_FN uint64_t graphad_mod_u64(uint64_t a, uint64_t b)
 {
     return b == 0 ? 0 : a % b;
 }
+
+/* Float floor division and modulo as NumPy computes them (npy_divmod): the
+ * remainder takes the sign of the divisor, the quotient is rounded from the exact
+ * (a - mod) / b, and a zero divisor gives a / b (inf or nan) and fmod's nan. */
+#define GRAPHAD_FLOAT_DIVMOD(T, BITS, FMOD, FLOOR, COPYSIGN)                          \
+    GRAPHAD_FN T graphad_mod_f##BITS(T a, T b)                                          \
+    {                                                                                   \
+        T mod = FMOD(a, b);                                                             \
+        if (!b)                                                                         \
+            return mod;                                                                 \
+        if (mod) {                                                                      \
+            if ((b < 0) != (mod < 0))                                                   \
+                mod += b;                                                               \
+        } else {                                                                        \
+            mod = COPYSIGN((T)0, b);                                                    \
+        }                                                                               \
+        return mod;                                                                     \
+    }                                                                                   \
+    GRAPHAD_FN T graphad_floordiv_f##BITS(T a, T b)                                     \
+    {                                                                                   \
+        T mod, div, floordiv;                                                           \
+        if (!b)                                                                         \
+            return a / b;                                                               \
+        mod = FMOD(a, b);                                                               \
+        div = (a - mod) / b;                                                            \
+        if (mod && ((b < 0) != (mod < 0)))                                              \
+            div -= (T)1;                                                                \
+        if (div) {                                                                      \
+            floordiv = FLOOR(div);                                                      \
+            if (div - floordiv > (T)0.5)                                                \
+                floordiv += (T)1;                                                       \
+        } else {                                                                        \
+            floordiv = COPYSIGN((T)0, a / b);                                           \
+        }                                                                               \
+        return floordiv;                                                                \
+    }                                                                                   \
+    /* np.clip: NaN in any argument gives NaN */                                        \
+    GRAPHAD_FN T graphad_clip_f##BITS(T x, T lo, T hi)                                  \
+    {                                                                                   \
+        T y = (x != x || x >= lo) ? x : lo;                                             \
+        if (lo != lo)                                                                   \
+            y = lo;                                                                     \
+        if (y != y || y <= hi)                                                          \
+            return hi != hi ? hi : y;                                                   \
+        return hi;                                                                      \
+    }
+
+GRAPHAD_FLOAT_DIVMOD(double, 64, fmod, floor, copysign)
+GRAPHAD_FLOAT_DIVMOD(float, 32, fmodf, floorf, copysignf)
 
 #endif /* GRAPHAD_RUNTIME_H */

@@ -8,6 +8,10 @@ import graphad as ga
 
 MODES = ("FAST_COMPILE", "FAST_RUN")
 
+# every FAST_RUN rewrite except fusion, on the reference backend: for tests that look
+# at what single rewrite rules made of a graph
+REWRITES = ga.compile.modes.Mode("FAST_RUN", passes="REWRITES")
+
 
 def random_value(rng, shape, dtype="float64", low=-1.0, high=1.0):
     """A random array of ``shape`` and ``dtype`` within [low, high)."""

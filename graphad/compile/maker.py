@@ -54,13 +54,25 @@ class FunctionMaker:
         self.rewrites = run_pipeline(self.fgraph, passes, strict=checks, check=checks)
 
     def build_vm(self):
-        from ..backend.numpy import make_thunk
-
         if self.mode.lint:
             lint(self.fgraph)
-        self.vm = VM(self.fgraph, make_thunk, check_nan=self.mode.check_nan)
+        self.vm = VM(self.fgraph, self._thunk_maker(), check_nan=self.mode.check_nan)
         shared = [v for v in self.vm.slot if getattr(v, "is_shared", False)]
         self.shared_leaves = shared
+
+    def _thunk_maker(self):
+        from ..backend.numpy import make_thunk
+
+        if self.mode.backend != "c":
+            return make_thunk
+        from ..backend.c.module import thunk_maker
+        from ..errors import MissingToolError
+
+        try:
+            return thunk_maker(self.fgraph)
+        except MissingToolError as exc:
+            _warn_once(f"{exc}; running on the NumPy reference backend instead")
+            return make_thunk
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -71,6 +83,15 @@ class FunctionMaker:
     def __setstate__(self, state):
         self.__dict__.update(state)
         self.build_vm()
+
+
+_warned: set = set()
+
+
+def _warn_once(msg):
+    if msg not in _warned:
+        _warned.add(msg)
+        warnings.warn(msg, stacklevel=5)
 
 
 def _check_inputs(inputs):

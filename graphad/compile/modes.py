@@ -23,6 +23,8 @@ class Mode:
     # the rewrite pipeline to run (rewrite/pipeline.py); None: the one named like the
     # mode. Tests compile with passes="NONE" to get the unrewritten graph as an oracle.
     passes: str | None = None
+    # "c": fused kernels compiled into one extension module; "numpy": the reference
+    backend: str = "numpy"
 
 
 def get_mode(mode=None) -> Mode:
@@ -36,4 +38,4 @@ def get_mode(mode=None) -> Mode:
     if mode not in MODES:
         raise ConfigError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
     debug = mode == "DEBUG"
-    return Mode(mode, check_nan=debug, lint=debug)
+    return Mode(mode, check_nan=debug, lint=debug, backend="c" if mode == "FAST_RUN" else "numpy")

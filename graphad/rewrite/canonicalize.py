@@ -45,7 +45,8 @@ identity_rules = [
     rule("neg_neg", (m.neg, (m.neg, "x")), "x"),
     rule("sub_neg", (m.sub, "x", (m.neg, "y")), (m.add, "x", "y")),
     rule("add_neg", (m.add, "x", (m.neg, "y")), (m.sub, "x", "y")),
-    rule("mul_minus_one", (m.mul, "x", -1), (m.neg, "x")),
+    # bool * -1 is an int64 -1/0 vector, and neg is not defined on bool
+    rule("mul_minus_one", (m.mul, "x", -1), (m.neg, "x"), where=lambda x: x.dtype != "bool"),
 ]
 
 
@@ -58,9 +59,21 @@ def cast_round_trip(fgraph, node):
         return None
     (x,) = inner.inputs
     out = node.outputs[0]
-    if x.dtype == out.dtype and np.can_cast(x.dtype, mid.dtype, "safe"):
+    if x.dtype == out.dtype and _holds_exactly(x.dtype, mid.dtype):
         return {out: x}
     return None
+
+
+def _holds_exactly(dtype, wider) -> bool:
+    """Whether every value of ``dtype`` survives a round trip through ``wider``: a safe
+    cast, and for integers into floats a mantissa as wide as the integer (NumPy calls
+    int64 -> float64 safe, but 2**53 + 1 does not come back)."""
+    dtype, wider = np.dtype(dtype), np.dtype(wider)
+    if not np.can_cast(dtype, wider, "safe"):
+        return False
+    if dtype.kind in "iu" and wider.kind in "fc":
+        return np.finfo(wider).nmant + 1 >= 8 * dtype.itemsize - (dtype.kind == "i")
+    return True
 
 
 @node_rule(DimShuffle)
@@ -108,8 +121,8 @@ def static_noop(fgraph, node):
 def sum_of_sum(fgraph, node):
     """x.sum(0).sum(0) ⇒ x.sum((0, 1));  x.sum(axis=()) ⇒ x (when the dtype stays)"""
     op, (x,), out = node.op, node.inputs, node.outputs[0]
-    if not op.axis:
-        return {out: x}
+    if not op.axis and op.initial in (None, {"max": -np.inf, "min": np.inf}.get(op.kind)):
+        return {out: x}  # (an initial that is not neutral, max(x, initial=0), is a clip)
     inner = x.owner
     if (
         op.kind != "sum"

@@ -14,6 +14,7 @@ from ..graph.verify import LintError, lint
 from .canonicalize import canonicalize_rules
 from .engine import RewriteRecord, RulePass
 from .fold import fold_rules
+from .fusion import FusionPass
 from .merge import MergePass
 from .specialize import specialize_rules
 from .stabilize import stabilize_rules
@@ -29,7 +30,9 @@ FAST_RUN = [
     RulePass("stabilize", stabilize_rules),
     # cheaper forms: powers, GEMM, matrix-chain order (after stabilize has settled)
     RulePass("specialize", specialize_rules + canonicalize_rules + fold_rules),
-    # rewrites create equal nodes (two stabilized branches); share them again
+    # elementwise chains become kernels, once every other rewrite has settled
+    FusionPass("fusion"),
+    # rewrites create equal nodes (two stabilized branches, equal kernels); share them
     MergePass("merge_again"),
 ]
 
@@ -40,6 +43,8 @@ FAST_COMPILE = [
 
 PIPELINES = {
     "FAST_RUN": FAST_RUN,
+    # every rewrite but fusion: the graph that tests of single rules inspect
+    "REWRITES": [step for step in FAST_RUN if not isinstance(step, FusionPass)],
     "FAST_COMPILE": FAST_COMPILE,
     "DEBUG": FAST_RUN,
     "NONE": [],  # no rewrites: the graph as written (the oracle of rewrite tests)

@@ -64,8 +64,35 @@ class ScalarOp:
 
     __repr__ = __str__
 
+    # C code: ``c_func`` names a libm function (``exp`` → ``expf`` for float32),
+    # ``c_expr`` is a template over the operands ``{0}, {1}, ...`` (``{f}`` is the libm
+    # suffix, ``{t}`` the C type); ``c_int`` overrides it for integer and bool loops.
+    # Operands arrive already converted to ``operand_dtypes``. None: no C path (the
+    # NumPy reference runs instead).
+    c_func: str | None = None
+    c_expr: str | None = None
+    c_int: str | None = None
+
     def impl(self, *args):
         return self.ufunc(*args)
+
+    def operand_dtypes(self, in_dtypes, out_dtype) -> list:
+        """The dtypes NumPy's loop computes in (what each operand is converted to)."""
+        return [out_dtype] * len(in_dtypes)
+
+    def c_code(self, args, dtype):
+        """The C expression of this op on operand expressions ``args`` whose loop
+        dtype is ``dtype``, or None when there is no C path for it."""
+        kind = np.dtype(dtype).kind
+        if kind not in "biuf" or dtype == "float16":
+            return None
+        if kind == "f" and self.c_func:
+            return f"{self.c_func}{_suffix(dtype)}({', '.join(args)})"
+        template = self.c_int if kind != "f" and self.c_int is not None else self.c_expr
+        if template is None:
+            return None
+        bits = np.dtype(dtype).itemsize * 8
+        return template.format(*args, f=_suffix(dtype), t=c_type(dtype), b=bits)
 
     def output_dtype(self, *dtypes) -> str:
         """The output dtype NumPy gives for these input dtypes."""
@@ -82,6 +109,47 @@ def _probe_dtype(op, dtypes) -> str:
         return np.asarray(op.impl(*probes)).dtype.name
 
 
+C_TYPES = {
+    "bool": "npy_bool",
+    "int8": "npy_int8",
+    "int16": "npy_int16",
+    "int32": "npy_int32",
+    "int64": "npy_int64",
+    "uint8": "npy_uint8",
+    "uint16": "npy_uint16",
+    "uint32": "npy_uint32",
+    "uint64": "npy_uint64",
+    "float32": "npy_float32",
+    "float64": "npy_float64",
+}
+
+
+def c_type(dtype: str) -> str:
+    """The C type of a dtype (NumPy's fixed-width typedefs)."""
+    return C_TYPES[dtype]
+
+
+def _suffix(dtype: str) -> str:
+    return "f" if dtype == "float32" else ""
+
+
+def _int_helper(name):
+    """c_code for floor_divide/mod on integers: graphad_runtime.h's helpers, which
+    give 0 for a zero divisor and never trap."""
+
+    def c_code(self, args, dtype):
+        kind = np.dtype(dtype).kind
+        if kind == "f":
+            return ScalarOp.c_code(self, args, dtype)
+        if kind == "b":
+            return None
+        width = "64" if np.dtype(dtype).itemsize == 8 else "32"
+        sign = "u" if kind == "u" else "i"
+        return f"({c_type(dtype)})graphad_{name}_{sign}{width}({args[0]}, {args[1]})"
+
+    return c_code
+
+
 def _float_rule(dtype: str) -> str:
     """The dtype NumPy's transcendental ufuncs give for ``dtype`` (np.exp's rule)."""
     return np.exp(np.ones(1, dtype=dtype)).dtype.name
@@ -89,6 +157,8 @@ def _float_rule(dtype: str) -> str:
 
 # --- arithmetic ---------------------------------------------------------------
 class Add(ScalarOp):
+    c_expr = "({0} + {1})"
+
     nin, ufunc, commutative, associative, identity = 2, np.add, True, True, 0
 
     def partials(self, out, x, y):
@@ -96,6 +166,8 @@ class Add(ScalarOp):
 
 
 class Sub(ScalarOp):
+    c_expr = "({0} - {1})"
+
     nin, ufunc = 2, np.subtract
 
     def partials(self, out, x, y):
@@ -103,6 +175,8 @@ class Sub(ScalarOp):
 
 
 class Mul(ScalarOp):
+    c_expr = "({0} * {1})"
+
     nin, ufunc, commutative, associative, identity = 2, np.multiply, True, True, 1
 
     def partials(self, out, x, y):
@@ -110,6 +184,8 @@ class Mul(ScalarOp):
 
 
 class TrueDivide(ScalarOp):
+    c_expr = "({0} / {1})"
+
     nin, ufunc = 2, np.true_divide
 
     def partials(self, out, x, y):
@@ -117,6 +193,9 @@ class TrueDivide(ScalarOp):
 
 
 class FloorDivide(ScalarOp):
+    c_expr = "graphad_floordiv_f{b}({0}, {1})"
+    c_code = _int_helper("floordiv")
+
     nin, ufunc = 2, np.floor_divide
 
     def partials(self, out, x, y):
@@ -124,6 +203,9 @@ class FloorDivide(ScalarOp):
 
 
 class Mod(ScalarOp):
+    c_expr = "graphad_mod_f{b}({0}, {1})"
+    c_code = _int_helper("mod")
+
     nin, ufunc = 2, np.mod
 
     def partials(self, out, x, y):
@@ -131,6 +213,8 @@ class Mod(ScalarOp):
 
 
 class Pow(ScalarOp):
+    c_func = "pow"  # integer powers have no C path: NumPy raises on x ** -1
+
     nin, ufunc = 2, np.power
 
     def partials(self, out, x, y):
@@ -139,6 +223,9 @@ class Pow(ScalarOp):
 
 
 class Maximum(ScalarOp):
+    c_expr = "((isnan({0}) || {0} >= {1}) ? {0} : {1})"
+    c_int = "({0} >= {1} ? {0} : {1})"
+
     nin, ufunc, commutative, associative = 2, np.maximum, True, True
 
     def partials(self, out, x, y):
@@ -147,6 +234,9 @@ class Maximum(ScalarOp):
 
 
 class Minimum(ScalarOp):
+    c_expr = "((isnan({0}) || {0} <= {1}) ? {0} : {1})"
+    c_int = "({0} <= {1} ? {0} : {1})"
+
     nin, ufunc, commutative, associative = 2, np.minimum, True, True
 
     def partials(self, out, x, y):
@@ -155,6 +245,8 @@ class Minimum(ScalarOp):
 
 
 class Arctan2(ScalarOp):
+    c_func = "atan2"
+
     nin, ufunc = 2, np.arctan2
 
     def partials(self, out, y, x):
@@ -163,6 +255,8 @@ class Arctan2(ScalarOp):
 
 
 class Neg(ScalarOp):
+    c_expr = "(-{0})"
+
     ufunc = np.negative
 
     def partials(self, out, x):
@@ -170,6 +264,9 @@ class Neg(ScalarOp):
 
 
 class Abs(ScalarOp):
+    c_func = "fabs"
+    c_int = "({0} < 0 ? -{0} : {0})"
+
     ufunc = np.abs
 
     def partials(self, out, x):
@@ -177,6 +274,9 @@ class Abs(ScalarOp):
 
 
 class Sign(ScalarOp):
+    c_expr = "({0} > 0 ? 1 : ({0} < 0 ? -1 : ({0} == 0 ? 0 : {0})))"
+    c_int = "(({0} > 0) - ({0} < 0))"
+
     ufunc = np.sign
 
     def partials(self, out, x):
@@ -184,6 +284,8 @@ class Sign(ScalarOp):
 
 
 class Sqr(ScalarOp):
+    c_expr = "({0} * {0})"
+
     ufunc = np.square
 
     def partials(self, out, x):
@@ -191,6 +293,8 @@ class Sqr(ScalarOp):
 
 
 class Sqrt(ScalarOp):
+    c_func = "sqrt"
+
     ufunc = np.sqrt
 
     def partials(self, out, x):
@@ -199,6 +303,8 @@ class Sqrt(ScalarOp):
 
 # --- exponentials and logarithms -------------------------------------------------
 class Exp(ScalarOp):
+    c_func = "exp"
+
     ufunc = np.exp
 
     def partials(self, out, x):
@@ -206,6 +312,8 @@ class Exp(ScalarOp):
 
 
 class Exp2(ScalarOp):
+    c_func = "exp2"
+
     ufunc = np.exp2
 
     def partials(self, out, x):
@@ -213,6 +321,8 @@ class Exp2(ScalarOp):
 
 
 class Expm1(ScalarOp):
+    c_func = "expm1"
+
     ufunc = np.expm1
 
     def partials(self, out, x):
@@ -220,6 +330,8 @@ class Expm1(ScalarOp):
 
 
 class Log(ScalarOp):
+    c_func = "log"
+
     ufunc = np.log
 
     def partials(self, out, x):
@@ -227,6 +339,8 @@ class Log(ScalarOp):
 
 
 class Log2(ScalarOp):
+    c_func = "log2"
+
     ufunc = np.log2
 
     def partials(self, out, x):
@@ -234,6 +348,8 @@ class Log2(ScalarOp):
 
 
 class Log10(ScalarOp):
+    c_func = "log10"
+
     ufunc = np.log10
 
     def partials(self, out, x):
@@ -241,6 +357,8 @@ class Log10(ScalarOp):
 
 
 class Log1p(ScalarOp):
+    c_func = "log1p"
+
     ufunc = np.log1p
 
     def partials(self, out, x):
@@ -249,6 +367,8 @@ class Log1p(ScalarOp):
 
 # --- trigonometric and hyperbolic ---------------------------------------------
 class Sin(ScalarOp):
+    c_func = "sin"
+
     ufunc = np.sin
 
     def partials(self, out, x):
@@ -256,6 +376,8 @@ class Sin(ScalarOp):
 
 
 class Cos(ScalarOp):
+    c_func = "cos"
+
     ufunc = np.cos
 
     def partials(self, out, x):
@@ -263,6 +385,8 @@ class Cos(ScalarOp):
 
 
 class Tan(ScalarOp):
+    c_func = "tan"
+
     ufunc = np.tan
 
     def partials(self, out, x):
@@ -270,6 +394,8 @@ class Tan(ScalarOp):
 
 
 class Arcsin(ScalarOp):
+    c_func = "asin"
+
     ufunc = np.arcsin
 
     def partials(self, out, x):
@@ -277,6 +403,8 @@ class Arcsin(ScalarOp):
 
 
 class Arccos(ScalarOp):
+    c_func = "acos"
+
     ufunc = np.arccos
 
     def partials(self, out, x):
@@ -284,6 +412,8 @@ class Arccos(ScalarOp):
 
 
 class Arctan(ScalarOp):
+    c_func = "atan"
+
     ufunc = np.arctan
 
     def partials(self, out, x):
@@ -291,6 +421,8 @@ class Arctan(ScalarOp):
 
 
 class Sinh(ScalarOp):
+    c_func = "sinh"
+
     ufunc = np.sinh
 
     def partials(self, out, x):
@@ -298,6 +430,8 @@ class Sinh(ScalarOp):
 
 
 class Cosh(ScalarOp):
+    c_func = "cosh"
+
     ufunc = np.cosh
 
     def partials(self, out, x):
@@ -305,6 +439,8 @@ class Cosh(ScalarOp):
 
 
 class Tanh(ScalarOp):
+    c_func = "tanh"
+
     ufunc = np.tanh
 
     def partials(self, out, x):
@@ -312,6 +448,8 @@ class Tanh(ScalarOp):
 
 
 class Arcsinh(ScalarOp):
+    c_func = "asinh"
+
     ufunc = np.arcsinh
 
     def partials(self, out, x):
@@ -319,6 +457,8 @@ class Arcsinh(ScalarOp):
 
 
 class Arccosh(ScalarOp):
+    c_func = "acosh"
+
     ufunc = np.arccosh
 
     def partials(self, out, x):
@@ -326,6 +466,8 @@ class Arccosh(ScalarOp):
 
 
 class Arctanh(ScalarOp):
+    c_func = "atanh"
+
     ufunc = np.arctanh
 
     def partials(self, out, x):
@@ -335,6 +477,8 @@ class Arctanh(ScalarOp):
 # --- neural-net and special functions ----------------------------------------------
 class Sigmoid(ScalarOp):
     """1 / (1 + exp(-x)), computed without overflow for large |x|."""
+
+    c_expr = "({0} >= 0 ? 1 / (1 + exp{f}(-{0})) : exp{f}({0}) / (1 + exp{f}({0})))"
 
     def impl(self, x):
         x = np.asarray(x)
@@ -350,6 +494,8 @@ class Sigmoid(ScalarOp):
 class Softplus(ScalarOp):
     """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)): finite for every finite x."""
 
+    c_expr = "(({0} > 0 ? {0} : 0) + log1p{f}(exp{f}(-fabs{f}({0}))))"
+
     def impl(self, x):
         x = np.asarray(x)
         x = x.astype(_float_rule(x.dtype.name), copy=False)
@@ -361,6 +507,9 @@ class Softplus(ScalarOp):
 
 class Relu(ScalarOp):
     """max(x, 0) in x's dtype; relu'(0) = 0."""
+
+    c_expr = "((isnan({0}) || {0} > 0) ? {0} : 0)"
+    c_int = "({0} > 0 ? {0} : 0)"
 
     def impl(self, x):
         x = np.asarray(x)
@@ -380,6 +529,8 @@ def _erf_reference():
 
 
 class Erf(ScalarOp):
+    c_func = "erf"
+
     def impl(self, x):
         x = np.asarray(x)
         dtype = _float_rule(x.dtype.name)
@@ -390,6 +541,8 @@ class Erf(ScalarOp):
 
 
 class Erfc(ScalarOp):
+    c_func = "erfc"
+
     def impl(self, x):
         x = np.asarray(x)
         dtype = _float_rule(x.dtype.name)
@@ -408,6 +561,9 @@ class Erfc(ScalarOp):
 
 # --- rounding -------------------------------------------------------------------
 class Floor(ScalarOp):
+    c_func = "floor"
+    c_int = "{0}"
+
     ufunc = np.floor
 
     def partials(self, out, x):
@@ -415,6 +571,9 @@ class Floor(ScalarOp):
 
 
 class Ceil(ScalarOp):
+    c_func = "ceil"
+    c_int = "{0}"
+
     ufunc = np.ceil
 
     def partials(self, out, x):
@@ -423,6 +582,9 @@ class Ceil(ScalarOp):
 
 class Round(ScalarOp):
     """Round half to even, as ``np.round``."""
+
+    c_func = "rint"  # the default rounding mode rounds half to even, as np.round
+    c_int = "{0}"
 
     # np.round is a plain function, not a ufunc: as a class attribute it would bind as a
     # method and receive the op as its first argument
@@ -434,6 +596,9 @@ class Round(ScalarOp):
 
 # --- selection ------------------------------------------------------------------
 class Clip(ScalarOp):
+    c_expr = "graphad_clip_f{b}({0}, {1}, {2})"
+    c_int = "({0} < {1} ? {1} : ({0} > {2} ? {2} : {0}))"
+
     nin = 3
 
     def impl(self, x, lo, hi):
@@ -448,6 +613,10 @@ class Switch(ScalarOp):
     """``where(cond, a, b)``; the condition takes no part in dtype promotion."""
 
     nin, promote = 3, (1, 2)
+    c_expr = "({0} ? {1} : {2})"
+
+    def operand_dtypes(self, in_dtypes, out_dtype):
+        return ["bool", out_dtype, out_dtype]
 
     def impl(self, cond, a, b):
         return np.where(cond, a, b)
@@ -467,6 +636,11 @@ class Cast(ScalarOp):
     def name(self):
         return f"cast{{{self.dtype}}}"
 
+    c_expr = "{0}"  # the conversion to the output dtype is the cast
+
+    def operand_dtypes(self, in_dtypes, out_dtype):
+        return list(in_dtypes)
+
     def impl(self, x):
         return np.asarray(x).astype(self.dtype)
 
@@ -479,31 +653,44 @@ class Cast(ScalarOp):
 
 # --- comparisons and logic (not differentiable) -----------------------------------
 class _Predicate(ScalarOp):
+    operands = "out"  # "common": the inputs' common dtype; "bool"; "input": as given
+
     def partials(self, out, *inputs):
         return [None] * len(inputs)
 
+    def operand_dtypes(self, in_dtypes, out_dtype):
+        if self.operands == "common":
+            return [np.result_type(*in_dtypes).name] * len(in_dtypes)
+        if self.operands == "bool":
+            return ["bool"] * len(in_dtypes)
+        if self.operands == "input":
+            return list(in_dtypes)
+        return [out_dtype] * len(in_dtypes)
 
-def _predicate(cls_name, ufunc, nin, commutative=False):
-    return type(
-        cls_name,
-        (_Predicate,),
-        {"ufunc": ufunc, "nin": nin, "commutative": commutative, "__module__": __name__},
-    )
+
+def _predicate(cls_name, ufunc, nin, commutative=False, c_expr=None, operands="out", c_int=None):
+    attrs = {"ufunc": ufunc, "nin": nin, "commutative": commutative, "__module__": __name__}
+    attrs.update(c_expr=c_expr, c_int=c_int, operands=operands)
+    return type(cls_name, (_Predicate,), attrs)
 
 
-Eq = _predicate("Eq", np.equal, 2, True)
-Neq = _predicate("Neq", np.not_equal, 2, True)
-Lt = _predicate("Lt", np.less, 2)
-Le = _predicate("Le", np.less_equal, 2)
-Gt = _predicate("Gt", np.greater, 2)
-Ge = _predicate("Ge", np.greater_equal, 2)
-LogicalAnd = _predicate("LogicalAnd", np.logical_and, 2, True)
-LogicalOr = _predicate("LogicalOr", np.logical_or, 2, True)
-LogicalXor = _predicate("LogicalXor", np.logical_xor, 2, True)
-LogicalNot = _predicate("LogicalNot", np.logical_not, 1)
-IsNan = _predicate("IsNan", np.isnan, 1)
-IsInf = _predicate("IsInf", np.isinf, 1)
-BitwiseAnd = _predicate("BitwiseAnd", np.bitwise_and, 2, True)
-BitwiseOr = _predicate("BitwiseOr", np.bitwise_or, 2, True)
-BitwiseXor = _predicate("BitwiseXor", np.bitwise_xor, 2, True)
-Invert = _predicate("Invert", np.invert, 1)
+Eq = _predicate("Eq", np.equal, 2, True, "({0} == {1})", "common")
+Neq = _predicate("Neq", np.not_equal, 2, True, "({0} != {1})", "common")
+Lt = _predicate("Lt", np.less, 2, c_expr="({0} < {1})", operands="common")
+Le = _predicate("Le", np.less_equal, 2, c_expr="({0} <= {1})", operands="common")
+Gt = _predicate("Gt", np.greater, 2, c_expr="({0} > {1})", operands="common")
+Ge = _predicate("Ge", np.greater_equal, 2, c_expr="({0} >= {1})", operands="common")
+LogicalAnd = _predicate("LogicalAnd", np.logical_and, 2, True, "({0} && {1})", "bool")
+LogicalOr = _predicate("LogicalOr", np.logical_or, 2, True, "({0} || {1})", "bool")
+LogicalXor = _predicate("LogicalXor", np.logical_xor, 2, True, "({0} != {1})", "bool")
+LogicalNot = _predicate("LogicalNot", np.logical_not, 1, c_expr="(!{0})", operands="bool")
+IsNan = _predicate("IsNan", np.isnan, 1, c_expr="isnan({0})", operands="input", c_int="0")
+IsInf = _predicate("IsInf", np.isinf, 1, c_expr="isinf({0})", operands="input", c_int="0")
+BitwiseAnd = _predicate("BitwiseAnd", np.bitwise_and, 2, True, c_int="({0} & {1})")
+BitwiseOr = _predicate("BitwiseOr", np.bitwise_or, 2, True, c_int="({0} | {1})")
+BitwiseXor = _predicate("BitwiseXor", np.bitwise_xor, 2, True, c_int="({0} ^ {1})")
+# ~ of a bool is logical not, as in NumPy
+Invert = _predicate("Invert", np.invert, 1, c_int="(~{0})")
+Invert.c_code = lambda self, args, dtype: (
+    f"(!{args[0]})" if dtype == "bool" else ScalarOp.c_code(self, args, dtype)
+)

@@ -14,14 +14,14 @@ from graphad.compile.modes import Mode
 from graphad.errors import GraphadTypeError
 from graphad.tensor import scalar_ops as so
 from graphad.tensor.linalg import Gemm, MatMul
-from tests.util import verify_grad, verify_rop
+from tests.util import REWRITES, verify_grad, verify_rop
 
 AS_WRITTEN = Mode("FAST_COMPILE", passes="NONE")
 
 
 def compile_both(inputs, outputs):
     """(FAST_RUN function, unrewritten function) of the same graph."""
-    fast = ga.function(inputs, outputs, mode="FAST_RUN", on_unused_input="ignore")
+    fast = ga.function(inputs, outputs, mode=REWRITES, on_unused_input="ignore")
     written = ga.function(inputs, outputs, mode=AS_WRITTEN, on_unused_input="ignore")
     return fast, written
 
@@ -65,8 +65,8 @@ def test_integer_powers_keep_their_meaning():
     NumPy refuses an integer to a negative power), so they stay powers; x ** 2 is sqr and
     stays an integer."""
     i = ga.vector("i", dtype="int64")
-    f = ga.function([i], [i**0.5, i**2], mode="FAST_RUN")
-    inverse = ga.function([i], i**-1, mode="FAST_RUN")
+    f = ga.function([i], [i**0.5, i**2], mode=REWRITES)
+    inverse = ga.function([i], i**-1, mode=REWRITES)
     assert f.maker.rewrites.fired("pow_half") == 0
     assert f.maker.rewrites.fired("pow_two") == 1
     assert inverse.maker.rewrites.fired("pow_minus_one") == 0
@@ -122,7 +122,7 @@ def test_gemm(case, dtype):
 def test_gemm_sign_of_subtraction():
     """C - 0.1 * (A @ B) keeps its sign (a wrong sign still passes a zero test)."""
     (A, B, C), (a, b, c) = _gemm_inputs("float64")
-    f = ga.function([A, B, C], C - 0.1 * (A @ B), mode="FAST_RUN")
+    f = ga.function([A, B, C], C - 0.1 * (A @ B), mode=REWRITES)
     assert nodes_of(f, Gemm)
     np.testing.assert_allclose(f(a, b, c), c - 0.1 * (a @ b), rtol=1e-13)
 

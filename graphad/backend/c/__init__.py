@@ -1,0 +1,1 @@
+"""The C backend: one CPython extension module per compiled function."""

@@ -1,0 +1,117 @@
+"""One extension module per compiled function: every kernel of its graph in one C
+file, compiled once (cached on disk by content), loaded, and turned into thunks.
+
+Nodes without a C path (anything that is not a fused kernel yet: reductions,
+indexing, GEMM, ...) run their NumPy ``perform`` inside the same schedule; the
+profile names the backend of every node.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sysconfig
+import tempfile
+
+from ...errors import ShapeError
+from ...kernel.render_c import CRenderer
+from ..numpy import make_thunk as numpy_thunk
+
+MODULE = "gdmod"
+
+_PRELUDE = """\
+#define PY_SSIZE_T_CLEAN
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#include <Python.h>
+#include <numpy/arrayobject.h>
+#include <math.h>
+#include "graphad_runtime.h"
+"""
+
+_loaded: dict = {}  # path -> module: one load per process
+
+
+def kernel_nodes(fgraph):
+    """The nodes the C module implements, in schedule order."""
+    return [n for n in fgraph.toposort() if getattr(n.op, "kernel", None) is not None]
+
+
+def module_source(nodes, renderer=None) -> str:
+    """The C source of the module holding one function per node (``k0``, ``k1``...)."""
+    renderer = renderer or CRenderer()
+    parts = [_PRELUDE]
+    for i, node in enumerate(nodes):
+        parts.append(renderer.function(f"k{i}", node.op.kernel))
+    table = "\n".join(
+        f'    {{"k{i}", (PyCFunction)(void (*)(void))k{i}, METH_FASTCALL, NULL}},'
+        for i in range(len(nodes))
+    )
+    parts.append(
+        f"""
+static PyMethodDef methods[] = {{
+{table}
+    {{NULL, NULL, 0, NULL}}
+}};
+
+static struct PyModuleDef moduledef = {{PyModuleDef_HEAD_INIT, "{MODULE}", NULL, -1, methods}};
+
+PyMODINIT_FUNC PyInit_{MODULE}(void)
+{{
+    import_array();
+    return PyModule_Create(&moduledef);
+}}
+"""
+    )
+    return "\n".join(parts)
+
+
+def build_module(source: str):
+    """The loaded extension module for ``source``, compiled unless the cache has it."""
+    from ..cache import cache_key, default_cache
+    from .compiler import FLAGS, compile_shared, compiler_identity, compiler_path
+
+    cc = compiler_path()
+    key = cache_key(source, compiler=compiler_identity(cc), flags=" ".join(FLAGS))
+
+    def build(out_path):
+        with tempfile.TemporaryDirectory(prefix="graphad-build-") as tmp:
+            src = os.path.join(tmp, f"{MODULE}.c")
+            with open(src, "w") as fh:
+                fh.write(source)
+            compile_shared(src, out_path)
+
+    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+    path = default_cache().get(key, build, name=MODULE, suffix=suffix)
+    module = _loaded.get(path)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(MODULE, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _loaded[path] = module
+    return module
+
+
+def thunk_maker(fgraph):
+    """A ``make_thunk(node)`` for the VM: compiled kernels where the module has them,
+    the NumPy reference elsewhere."""
+    nodes = kernel_nodes(fgraph)
+    functions = {}
+    if nodes:
+        module = build_module(module_source(nodes))
+        functions = {node: getattr(module, f"k{i}") for i, node in enumerate(nodes)}
+
+    def make_thunk(node):
+        fn = functions.get(node)
+        if fn is None:
+            return numpy_thunk(node)
+
+        def thunk(inputs):
+            try:
+                return [fn(*inputs)]
+            except ValueError as exc:  # NumPy's iterator refused to broadcast
+                raise ShapeError(str(exc)) from None
+
+        thunk.kind = "c"
+        return thunk
+
+    return make_thunk

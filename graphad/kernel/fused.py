@@ -1,0 +1,76 @@
+"""Fused: one graph node that runs a whole kernel (a DAG of elementwise ops).
+
+The fusion pass (rewrite/fusion.py) replaces groups of Elemwise nodes by one Fused
+node. Its NumPy ``perform`` evaluates the kernel's scalar DAG with the ops' own
+references, so the reference backend runs fused graphs too; the C backend compiles
+the kernel instead. Gradients are taken before fusion, so Fused needs no L_op.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..graph.basic import Apply
+from ..graph.op import Op
+from ..tensor.type import TensorType, broadcast_static
+from .ir import Kernel, Literal
+
+
+class Fused(Op):
+    """A fused elementwise kernel; ``kernel`` is its IR, ``sources`` the user lines
+    of the nodes it replaced (for error messages)."""
+
+    __props__ = ("kernel",)
+    fusion_kind = "elemwise"
+
+    def __init__(self, kernel: Kernel, sources=()):
+        self.kernel = kernel
+        self.sources = tuple(sources)
+
+    def __str__(self):
+        return f"Fused{{{','.join(self.kernel.op_names())}}}"
+
+    __repr__ = __str__
+
+    def describe_node(self, node) -> str:
+        from ..graph.basic import format_source
+
+        lines = sorted({format_source(s) for s in self.sources if s})
+        where = f" (from {', '.join(lines)})" if lines else ""
+        return f"fused kernel {self.kernel.describe()}{where}"
+
+    def make_node(self, *inputs):
+        from ..tensor.variable import as_tensor_variable
+
+        inputs = [as_tensor_variable(x) for x in inputs]
+        shape = broadcast_static([x.type.shape for x in inputs], what=f"the inputs of {self}")
+        outs = [
+            TensorType(self.kernel.value_dtype(r), shape).make_variable()
+            for r in self.kernel.outputs
+        ]
+        return Apply(self, inputs, outs)
+
+    def perform(self, node, inputs, outputs):
+        try:
+            np.broadcast_shapes(*(np.shape(x) for x in inputs))
+        except ValueError as exc:
+            raise ShapeError(f"{self.describe_node(node)}: {exc}") from None
+        values = list(inputs)
+        for step in self.kernel.steps:
+            in_dtypes = [self.kernel.value_dtype(a) for a in step.args]
+            operand = step.op.operand_dtypes(in_dtypes, step.dtype)
+            args = [
+                np.asarray(a.value if isinstance(a, Literal) else values[a], dtype=d)
+                for a, d in zip(step.args, operand)
+            ]
+            values.append(np.asarray(step.op.impl(*args), dtype=step.dtype))
+        shape = np.broadcast_shapes(*(np.shape(x) for x in inputs))
+        for cell, ref in zip(outputs, self.kernel.outputs):
+            cell[0] = np.array(np.broadcast_to(values[ref], shape))
+
+    def infer_shape(self, node, input_shapes):
+        from ..tensor.elemwise import broadcast_shapes_symbolic
+
+        out = node.outputs[0].type.shape
+        return [broadcast_shapes_symbolic(input_shapes, out)] * len(node.outputs)

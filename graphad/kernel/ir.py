@@ -1,0 +1,112 @@
+"""The kernel IR: what one generated loop computes, independent of C or CUDA.
+
+A ``Kernel`` reads strided inputs broadcast (NumPy's rules, stride 0 along broadcast
+axes) to one iteration space, evaluates a DAG of scalar ops per element, and writes
+its outputs. Values are numbered: ``0 .. n_inputs - 1`` are the inputs, then one
+value per ``ScalarStep`` in order; a ``Literal`` is a constant folded into the code.
+
+>>> from graphad.tensor import scalar_ops as so
+>>> k = Kernel((KInput("float64"),), (ScalarStep(so.Exp(), (0,), "float64"),), (1,))
+>>> k.describe()
+'exp(i0)'
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class KInput:
+    """A strided input array of ``dtype``, broadcast to the iteration space."""
+
+    dtype: str
+
+
+@dataclass(frozen=True)
+class Literal:
+    """A scalar constant inlined into the generated code."""
+
+    value: object
+    dtype: str
+
+    def __hash__(self):
+        return hash((repr(self.value), self.dtype))
+
+    def __eq__(self, other):
+        return (
+            isinstance(other, Literal)
+            and self.dtype == other.dtype
+            and repr(self.value) == repr(other.value)
+        )
+
+
+@dataclass(frozen=True)
+class ScalarStep:
+    """``op`` applied to earlier values (ints) or literals, giving ``dtype``."""
+
+    op: object
+    args: tuple
+    dtype: str
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """Inputs, a topologically ordered list of scalar steps, and the output values."""
+
+    inputs: tuple
+    steps: tuple
+    outputs: tuple
+
+    def value_dtype(self, ref) -> str:
+        if isinstance(ref, Literal):
+            return ref.dtype
+        n = len(self.inputs)
+        return self.inputs[ref].dtype if ref < n else self.steps[ref - n].dtype
+
+    def describe(self, ref=None, depth=6) -> str:
+        """The kernel's outputs as nested expressions: ``tanh(add(mul(i0, i1), i2))``
+        (``...`` below ``depth`` levels, so a long chain prints in one line)."""
+        if ref is None:
+            return ", ".join(self.describe(r, depth) for r in self.outputs)
+        if isinstance(ref, Literal):
+            return repr(ref.value)
+        n = len(self.inputs)
+        if ref < n:
+            return f"i{ref}"
+        if depth == 0:
+            return "..."
+        step = self.steps[ref - n]
+        return f"{step.op}({', '.join(self.describe(a, depth - 1) for a in step.args)})"
+
+    def op_names(self) -> list:
+        """The scalar ops inside, in evaluation order."""
+        return [str(s.op) for s in self.steps]
+
+
+def c_literal(value, dtype: str) -> str:
+    """An exact C literal of ``value`` in ``dtype`` (hex floats, no rounding).
+
+    >>> c_literal(0.1, "float64"), c_literal(float("-inf"), "float32"), c_literal(3, "int8")
+    ('0x1.999999999999ap-4', '(-INFINITY)', '3')
+    """
+    kind = np.dtype(dtype).kind
+    if kind == "b":
+        return "1" if bool(value) else "0"
+    if kind in "iu":
+        v = int(value)
+        if dtype == "int64" and v == -(2**63):
+            return "INT64_MIN"
+        suffix = "ULL" if kind == "u" and np.dtype(dtype).itemsize == 8 else ""
+        suffix = "LL" if kind == "i" and np.dtype(dtype).itemsize == 8 else suffix
+        return f"{v}{suffix}"
+    v = float(value)
+    if math.isnan(v):
+        return "NAN"
+    if math.isinf(v):
+        return "INFINITY" if v > 0 else "(-INFINITY)"
+    text = v.hex()
+    return f"{text}f" if dtype == "float32" else text
