@@ -45,10 +45,15 @@ class Fused(Op):
 
         inputs = [as_tensor_variable(x) for x in inputs]
         shape = broadcast_static([x.type.shape for x in inputs], what=f"the inputs of {self}")
-        outs = [
-            TensorType(self.kernel.value_dtype(r), shape).make_variable()
-            for r in self.kernel.outputs
-        ]
+        red = self.kernel.reduce
+        if red is not None:
+            shape = (1,) * (red.ndim - len(shape)) + tuple(shape)
+            shape = tuple(
+                1 if a in red.axes else s
+                for a, s in enumerate(shape)
+                if red.keepdims or a not in red.axes
+            )
+        outs = [TensorType(d, shape).make_variable() for d in self.kernel.out_dtypes()]
         return Apply(self, inputs, outs)
 
     def perform(self, node, inputs, outputs):
@@ -66,11 +71,27 @@ class Fused(Op):
             ]
             values.append(np.asarray(step.op.impl(*args), dtype=step.dtype))
         shape = np.broadcast_shapes(*(np.shape(x) for x in inputs))
+        red = self.kernel.reduce
+        if red is not None:
+            value = np.broadcast_to(
+                values[self.kernel.outputs[0]], (1,) * (red.ndim - len(shape)) + shape
+            )
+            kwargs = {} if red.initial is None else {"initial": red.initial}
+            if red.kind in ("sum", "prod"):  # NumPy reduces in the output dtype
+                kwargs["dtype"] = red.dtype
+            reducer = getattr(np, red.kind)
+            with np.errstate(all="ignore"):
+                result = reducer(value, axis=red.axes, keepdims=red.keepdims, **kwargs)
+            outputs[0][0] = np.asarray(result, dtype=red.dtype)
+            return
         for cell, ref in zip(outputs, self.kernel.outputs):
             cell[0] = np.array(np.broadcast_to(values[ref], shape))
 
     def infer_shape(self, node, input_shapes):
         from ..tensor.elemwise import broadcast_shapes_symbolic
+        from ..tensor.shape import shape_tuple
 
+        if self.kernel.reduce is not None:
+            return [shape_tuple(node.outputs[0])]
         out = node.outputs[0].type.shape
         return [broadcast_shapes_symbolic(input_shapes, out)] * len(node.outputs)

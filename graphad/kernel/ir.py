@@ -54,12 +54,33 @@ class ScalarStep:
 
 
 @dataclass(frozen=True)
+class KReduce:
+    """A reduction of the kernel's (single) output value over ``axes`` of its
+    ``ndim``-d iteration space: NumPy's ``kind(value, axis=axes, keepdims=keepdims,
+    initial=initial)`` giving ``dtype``."""
+
+    kind: str
+    axes: tuple
+    keepdims: bool
+    ndim: int
+    dtype: str
+    initial: object = None
+
+    def __hash__(self):
+        return hash(
+            (self.kind, self.axes, self.keepdims, self.ndim, self.dtype, repr(self.initial))
+        )
+
+
+@dataclass(frozen=True)
 class Kernel:
-    """Inputs, a topologically ordered list of scalar steps, and the output values."""
+    """Inputs, a topologically ordered list of scalar steps, and the output values;
+    with ``reduce``, the one output value is reduced (the steps are its prologue)."""
 
     inputs: tuple
     steps: tuple
     outputs: tuple
+    reduce: KReduce | None = None
 
     def value_dtype(self, ref) -> str:
         if isinstance(ref, Literal):
@@ -71,7 +92,10 @@ class Kernel:
         """The kernel's outputs as nested expressions: ``tanh(add(mul(i0, i1), i2))``
         (``...`` below ``depth`` levels, so a long chain prints in one line)."""
         if ref is None:
-            return ", ".join(self.describe(r, depth) for r in self.outputs)
+            text = ", ".join(self.describe(r, depth) for r in self.outputs)
+            r = self.reduce
+            # named as the Reduce op prints itself: Max{axis=[0]}
+            return f"{r.kind.capitalize()}{{axis={list(r.axes)}}}({text})" if r else text
         if isinstance(ref, Literal):
             return repr(ref.value)
         n = len(self.inputs)
@@ -83,8 +107,14 @@ class Kernel:
         return f"{step.op}({', '.join(self.describe(a, depth - 1) for a in step.args)})"
 
     def op_names(self) -> list:
-        """The scalar ops inside, in evaluation order."""
-        return [str(s.op) for s in self.steps]
+        """The scalar ops inside, in evaluation order (then the reduction)."""
+        names = [str(s.op) for s in self.steps]
+        return names + [self.reduce.kind] if self.reduce else names
+
+    def out_dtypes(self) -> list:
+        if self.reduce is not None:
+            return [self.reduce.dtype]
+        return [self.value_dtype(r) for r in self.outputs]
 
 
 def c_literal(value, dtype: str) -> str:

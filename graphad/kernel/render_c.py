@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor.scalar_ops import c_type
+from ..tensor.scalar_base import c_type
 from .ir import Kernel, Literal, c_literal
 
 TYPENUM = {
@@ -84,6 +84,8 @@ class CRenderer:
 
     def function(self, name: str, kernel: Kernel) -> str:
         """The whole C function ``name`` for ``kernel``."""
+        if kernel.reduce is not None:
+            return self.reduce_function(name, kernel)
         n_in, n_out = len(kernel.inputs), len(kernel.outputs)
         n = n_in + n_out
         dtypes = [i.dtype for i in kernel.inputs] + [kernel.value_dtype(r) for r in kernel.outputs]
@@ -162,6 +164,194 @@ fail:
     return result;
 }}
 """
+
+
+_REDUCE = {
+    # kind: (initial value of the accumulator or None for the type's extreme, update)
+    "sum": ("0", "acc += {v};"),
+    "prod": ("1", "acc *= {v};"),
+    "all": ("1", "acc = acc && ({v} != 0);"),
+    "any": ("0", "acc = acc || ({v} != 0);"),
+    "max": (None, "if (!(acc >= {v}) && acc == acc) acc = {v};"),
+    "min": (None, "if (!(acc <= {v}) && acc == acc) acc = {v};"),
+}
+
+_EXTREME = {
+    ("max", "f"): "(-INFINITY)",
+    ("min", "f"): "INFINITY",
+    ("max", "b"): "0",
+    ("min", "b"): "1",
+}
+
+
+def _accumulator(red):
+    """(C type, initial value) of a reduction's accumulator. float32 sums and products
+    accumulate in double: as accurate as NumPy's pairwise sum, and deterministic."""
+    out = red.dtype
+    kind = np.dtype(out).kind
+    if red.kind in ("all", "any"):
+        ctype = "int"
+    elif red.kind in ("sum", "prod") and out == "float32":
+        ctype = "npy_float64"
+    else:
+        ctype = c_type(out)
+    init, _ = _REDUCE[red.kind]
+    if red.initial is not None:
+        init = c_literal(red.initial, out)
+    elif init is None:
+        init = _EXTREME.get((red.kind, kind))
+        if init is None:  # integers: the type's own extreme
+            info = np.iinfo(out)
+            init = c_literal(info.min if red.kind == "max" else info.max, out)
+    return ctype, init
+
+
+def _reduce_function(self, name, kernel):
+    """A reduction kernel: the prologue's value reduced over ``axes`` of a static-rank
+    iteration space, with explicit nested loops (kept axes outside, reduced inside)."""
+    red = kernel.reduce
+    nd, n_in = red.ndim, len(kernel.inputs)
+    kept = [a for a in range(nd) if a not in red.axes]
+    out_nd = nd if red.keepdims else len(kept)
+    acc_type, init = _accumulator(red)
+    value = kernel.value_dtype(kernel.outputs[0])
+    _, update = _REDUCE[red.kind]
+    body = self.body(Kernel(kernel.inputs, kernel.steps, kernel.outputs), "0", strided=True)
+    # the loops address elements through per-axis offsets, not a flat index
+    body = [line.replace(f" + 0 * s{i}", "") for i, line in enumerate(body)]
+    body = body[: len(body) - len(kernel.outputs)]  # the prologue value, not stored
+    v = convert(f"v{_ref(kernel)}", value, red.dtype)
+    loops_in, close_in = _loops("r", red.axes, 8)
+    loops_out, close_out = _loops("o", kept, 4)
+    offsets_in = "\n".join(
+        f"{' ' * 8}char *p{i} = q{i}" + "".join(f" + r{a} * st[{i}][{a}]" for a in red.axes) + ";"
+        for i in range(n_in)
+    )
+    offsets_out = "\n".join(
+        f"{' ' * 4}char *q{i} = base[{i}]" + "".join(f" + o{a} * st[{i}][{a}]" for a in kept) + ";"
+        for i in range(n_in)
+    )
+    out_offset = "".join(f" + o{a} * ost[{a}]" for a in kept)
+    empty_check = ""
+    if red.kind in ("max", "min") and red.initial is None:
+        empty_check = f"""
+    if (inner == 0 && outer > 0) {{
+        PyErr_SetString(PyExc_ValueError, "zero-size array to reduction operation "
+                        "{"maximum" if red.kind == "max" else "minimum"} which has no identity");
+        goto fail;
+    }}"""
+    converts = "\n".join(
+        f"    op[{i}] = (PyArrayObject *)PyArray_FROM_OTF(args[{i}], {TYPENUM[inp.dtype]}, "
+        f"NPY_ARRAY_ALIGNED);\n    if (op[{i}] == NULL) goto fail;"
+        for i, inp in enumerate(kernel.inputs)
+    )
+    axes_c = ", ".join("1" if a in red.axes else "0" for a in range(nd)) or "0"
+    return f"""
+/* {kernel.describe()} */
+static PyObject *{name}(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{{
+    PyArrayObject *op[{max(n_in, 1)}] = {{NULL}};
+    PyArrayObject *out = NULL;
+    npy_intp shape[{max(nd, 1)}], st[{max(n_in, 1)}][{max(nd, 1)}], ost[{max(nd, 1)}];
+    npy_intp odims[{max(out_nd, 1)}];
+    char *base[{max(n_in, 1)}];
+    static const int reduced[{max(nd, 1)}] = {{{axes_c}}};
+    npy_intp inner = 1, outer = 1;
+    int i, d, k;
+    (void)self;
+    if (nargs != {n_in}) {{
+        PyErr_Format(PyExc_TypeError, "{name} takes {n_in} arrays, got %zd", nargs);
+        return NULL;
+    }}
+{converts}
+    for (d = 0; d < {nd}; d++)
+        shape[d] = 1;
+    for (i = 0; i < {n_in}; i++) {{  /* broadcast: right-aligned, size 1 stretches */
+        int off = {nd} - PyArray_NDIM(op[i]);
+        if (off < 0) {{
+            PyErr_SetString(PyExc_ValueError, "{name}: an input has too many dimensions");
+            goto fail;
+        }}
+        for (d = 0; d < PyArray_NDIM(op[i]); d++) {{
+            npy_intp n = PyArray_DIM(op[i], d);
+            if (n != 1) {{
+                if (shape[off + d] == 1)
+                    shape[off + d] = n;
+                else if (shape[off + d] != n) {{
+                    PyErr_Format(PyExc_ValueError, "operands could not be broadcast together: "
+                                 "dimension %d is %zd in one input and %zd in another",
+                                 off + d, shape[off + d], n);
+                    goto fail;
+                }}
+            }}
+        }}
+    }}
+    for (i = 0; i < {n_in}; i++) {{
+        int off = {nd} - PyArray_NDIM(op[i]);
+        base[i] = PyArray_BYTES(op[i]);
+        for (d = 0; d < {nd}; d++)
+            st[i][d] = (d < off || PyArray_DIM(op[i], d - off) == 1)
+                           ? 0 : PyArray_STRIDE(op[i], d - off);
+    }}
+    for (d = 0, k = 0; d < {nd}; d++) {{
+        if (reduced[d]) inner *= shape[d]; else outer *= shape[d];
+        if (!reduced[d] || {int(red.keepdims)})
+            odims[k++] = reduced[d] ? 1 : shape[d];
+    }}
+{empty_check}
+    out = (PyArrayObject *)PyArray_EMPTY({out_nd}, odims, {TYPENUM[red.dtype]}, 0);
+    if (out == NULL) goto fail;
+    for (d = 0, k = 0; d < {nd}; d++) {{
+        ost[d] = 0;
+        if (!reduced[d] || {int(red.keepdims)}) {{
+            if (!reduced[d]) ost[d] = PyArray_STRIDE(out, k);
+            k++;
+        }}
+    }}
+    {{
+    char *outp = PyArray_BYTES(out);
+    NPY_BEGIN_THREADS_DEF;
+    NPY_BEGIN_THREADS;
+{loops_out}
+{offsets_out}
+    {acc_type} acc = {init};
+{loops_in}
+{offsets_in}
+{_indent(body, 8)}
+        {update.format(v=v)}
+{close_in}
+    *({c_type(red.dtype)} *)(outp{out_offset}) = ({c_type(red.dtype)})acc;
+{close_out}
+    NPY_END_THREADS;
+    }}
+    for (i = 0; i < {n_in}; i++)
+        Py_XDECREF(op[i]);
+    return (PyObject *)out;
+fail:
+    for (i = 0; i < {n_in}; i++)
+        Py_XDECREF(op[i]);
+    Py_XDECREF(out);
+    return NULL;
+}}
+"""
+
+
+CRenderer.reduce_function = _reduce_function
+
+
+def _ref(kernel):
+    return kernel.outputs[0]
+
+
+def _loops(var, axes, indent):
+    opens, closes = [], []
+    for depth, a in enumerate(axes):
+        pad = " " * (indent - 4 + 0 * depth)
+        opens.append(f"{pad}for (npy_intp {var}{a} = 0; {var}{a} < shape[{a}]; {var}{a}++) {{")
+        closes.append(f"{pad}}}")
+    if not axes:
+        return "    {", "    }"
+    return "\n".join(opens), "\n".join(reversed(closes))
 
 
 def _indent(lines, n):

@@ -19,7 +19,7 @@ import time
 from ..graph.basic import Constant
 from ..kernel.fused import Fused
 from ..kernel.ir import Kernel, KInput, Literal, ScalarStep
-from ..tensor.scalar_ops import C_TYPES
+from ..tensor.scalar_base import C_TYPES
 
 # Steps per kernel: beyond this a chain is cut into several kernels, so the C
 # compiler's time stays proportional to the graph (one huge function compiles
@@ -45,31 +45,45 @@ def fusible(node) -> bool:
         return False
 
 
+def reduction(node):
+    """The KReduce of a reduction a kernel can end with, else None."""
+    if getattr(node.op, "fusion_kind", None) != "reduce":
+        return None
+    describe = getattr(node.op, "kernel_reduce", None)
+    red = describe(node) if describe is not None else None
+    if red is None or node.inputs[0].dtype not in C_TYPES or red.dtype not in C_TYPES:
+        return None
+    return red
+
+
 def _same_pattern(var, root) -> bool:
     a, b = var.type.shape, root.type.shape
     return len(a) == len(b) and all((x == 1) == (y == 1) for x, y in zip(a, b))
 
 
 def fusion_groups(fgraph):
-    """Lists of nodes (each in topological order), one per kernel to build."""
+    """Lists of nodes (each in topological order), one per kernel to build. The last
+    node of a group is its root: an elementwise node, or a reduction fed by the rest."""
     group_of = {}  # node -> index into groups
-    groups = []
+    groups, shape_of = [], []  # the variable whose broadcast pattern a group has
     for node in reversed(fgraph.toposort()):
-        if not fusible(node):
+        is_reduce = reduction(node) is not None
+        if not (is_reduce or fusible(node)):
             continue
         out = node.outputs[0]
-        readers = fgraph.clients[out]
         target = None
-        if readers and all(c != "output" for c, _ in readers):
+        readers = fgraph.clients[out]
+        if not is_reduce and readers and all(c != "output" for c, _ in readers):
             found = {group_of.get(c) for c, _ in readers}
             if len(found) == 1 and None not in found:
                 target = found.pop()
-                group = groups[target]
-                if not _same_pattern(out, group[0].outputs[0]) or len(group) >= MAX_STEPS:
+                full = len(groups[target]) >= MAX_STEPS
+                if full or not _same_pattern(out, shape_of[target]):
                     target = None
         if target is None:
             target = len(groups)
             groups.append([])
+            shape_of.append(node.inputs[0] if is_reduce else out)
         groups[target].append(node)
         group_of[node] = target
     return [list(reversed(g)) for g in groups]
@@ -78,6 +92,9 @@ def fusion_groups(fgraph):
 def build_kernel(group):
     """(Kernel, input variables) for a group of nodes in topological order; the last
     node is the root."""
+    red = reduction(group[-1])
+    if red is not None:
+        return _reduce_kernel(group[:-1], group[-1], red)
     inputs, refs, steps = [], {}, []
     n_in = 0
     members = {n.outputs[0] for n in group}
@@ -97,6 +114,15 @@ def build_kernel(group):
         tuple(KInput(v.dtype) for v in inputs), tuple(steps), (refs[group[-1].outputs[0]],)
     )
     return kernel, inputs
+
+
+def _reduce_kernel(prologue, root, red):
+    """A reduction of the prologue's value (or directly of the root's input)."""
+    (x,) = root.inputs
+    if prologue:
+        kernel, inputs = build_kernel(prologue)
+        return Kernel(kernel.inputs, kernel.steps, kernel.outputs, red), inputs
+    return Kernel((KInput(x.dtype),), (), (0,), red), [x]
 
 
 def _literal(var):

@@ -83,6 +83,16 @@ class Reduce(Op):
         shape = _reduced_shape(x.type.shape, self.axis, self.keepdims)
         return Apply(self, [x], [TensorType(dtype, shape).make_variable()])
 
+    def kernel_reduce(self, node):
+        """This reduction as the tail of a fused kernel (None when kernels cannot do
+        it: an initial value that is not a plain number)."""
+        from ..kernel.ir import KReduce
+
+        if self.initial is not None and not isinstance(self.initial, (int, float)):
+            return None
+        x, out = node.inputs[0], node.outputs[0]
+        return KReduce(self.kind, self.axis, self.keepdims, x.ndim, out.dtype, self.initial)
+
     def perform(self, node, inputs, outputs):
         kwargs = {"dtype": self.dtype} if self.dtype else {}
         if self.initial is not None:

@@ -35,6 +35,8 @@ def op_counts(f):
             counts[op_name(node)] += 1
         else:
             counts.update(type(step.op).__name__ for step in kernel.steps)
+            if kernel.reduce is not None:  # a kernel ending in a reduction
+                counts["Reduce"] += 1
     return counts
 
 

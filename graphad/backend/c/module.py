@@ -32,16 +32,39 @@ _loaded: dict = {}  # path -> module: one load per process
 
 
 def kernel_nodes(fgraph):
-    """The nodes the C module implements, in schedule order."""
-    return [n for n in fgraph.toposort() if getattr(n.op, "kernel", None) is not None]
+    """The nodes the C module implements, in schedule order: fused kernels, and ops
+    that write their own C function (``op.c_function(name, node)``, e.g. GEMM)."""
+    return [n for n in fgraph.toposort() if _has_c(n)]
+
+
+def _has_c(node) -> bool:
+    if getattr(node.op, "kernel", None) is not None:
+        return True
+    has = getattr(node.op, "c_function", None)
+    return has is not None and node.op.c_function_ok(node)
 
 
 def module_source(nodes, renderer=None) -> str:
-    """The C source of the module holding one function per node (``k0``, ``k1``...)."""
+    """The C source of the module holding one function per node (``k0``, ``k1``...).
+
+    Each function takes the node's input arrays and returns its output array (or a
+    tuple of them). An op with its own C function may also need headers and
+    libraries: ``op.c_headers()`` lines go to the prelude.
+    """
     renderer = renderer or CRenderer()
     parts = [_PRELUDE]
+    headers = []
+    for node in nodes:
+        for line in getattr(node.op, "c_headers", lambda: [])():
+            if line not in headers:
+                headers.append(line)
+    parts.extend(headers)
     for i, node in enumerate(nodes):
-        parts.append(renderer.function(f"k{i}", node.op.kernel))
+        kernel = getattr(node.op, "kernel", None)
+        if kernel is not None:
+            parts.append(renderer.function(f"k{i}", kernel))
+        else:
+            parts.append(node.op.c_function(f"k{i}", node))
     table = "\n".join(
         f'    {{"k{i}", (PyCFunction)(void (*)(void))k{i}, METH_FASTCALL, NULL}},'
         for i in range(len(nodes))
