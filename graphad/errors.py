@@ -78,6 +78,10 @@ class KernelError(GraphadError, RuntimeError):
     """A node failed while running; the message names the op, shapes and user line."""
 
 
+class BackendMismatchError(GraphadError, AssertionError):
+    """DEBUG mode: a compiled node's result differs from the NumPy reference's."""
+
+
 class MissingToolError(GraphadError, RuntimeError):
     """An external program (e.g. Graphviz's ``dot``) is missing; says how to install it."""
 

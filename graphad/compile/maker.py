@@ -63,12 +63,15 @@ class FunctionMaker:
     def _thunk_maker(self):
         from ..backend.numpy import make_thunk
 
-        if self.mode.backend != "c":
+        if self.mode.backend not in ("c", "debug"):
             return make_thunk
         from ..backend.c.module import thunk_maker
         from ..errors import MissingToolError
+        from .debug import thunk_maker as debug_thunk_maker
 
         try:
+            if self.mode.backend == "debug":
+                return debug_thunk_maker(self.fgraph)
             return thunk_maker(self.fgraph)
         except MissingToolError as exc:
             _warn_once(f"{exc}; running on the NumPy reference backend instead")

@@ -1,9 +1,9 @@
 """Modes: which passes run and which backend executes a compiled function.
 
 ``FAST_COMPILE`` runs cheap rewrites on the NumPy reference backend; ``FAST_RUN`` runs
-every rewrite (on the reference backend until the C backend is in place); ``DEBUG``
-runs the reference backend, lints the graph and raises at the first node that makes a
-NaN or Inf from finite inputs.
+every rewrite and the C backend; ``DEBUG`` runs the C backend and the reference side by
+side (raising at the first node whose results differ), lints the graph after every
+pass and raises at the first node that makes a NaN or Inf from finite inputs.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ class Mode:
     # the rewrite pipeline to run (rewrite/pipeline.py); None: the one named like the
     # mode. Tests compile with passes="NONE" to get the unrewritten graph as an oracle.
     passes: str | None = None
-    # "c": fused kernels compiled into one extension module; "numpy": the reference
+    # "c": fused kernels compiled into one extension module; "numpy": the reference;
+    # "debug": both, every compiled node checked against the reference
     backend: str = "numpy"
 
 
@@ -38,4 +39,5 @@ def get_mode(mode=None) -> Mode:
     if mode not in MODES:
         raise ConfigError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
     debug = mode == "DEBUG"
-    return Mode(mode, check_nan=debug, lint=debug, backend="c" if mode == "FAST_RUN" else "numpy")
+    backend = {"FAST_RUN": "c", "DEBUG": "debug"}.get(mode, "numpy")
+    return Mode(mode, check_nan=debug, lint=debug, backend=backend)
