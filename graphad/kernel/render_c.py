@@ -116,8 +116,9 @@ static PyObject *{name}(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject *result = NULL;
     int i_op;
     (void)self;
-    if (nargs != {n_in}) {{
-        PyErr_Format(PyExc_TypeError, "{name} takes {n_in} arrays, got %zd", nargs);
+    if (nargs != {n_in} && nargs != {n_in + 1}) {{
+        PyErr_Format(PyExc_TypeError, "{name} takes {n_in} arrays (and an output), got %zd",
+                     nargs);
         return NULL;
     }}
 {convert_in}
@@ -125,6 +126,15 @@ static PyObject *{name}(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         flags[i_op] = NPY_ITER_READONLY | NPY_ITER_NBO | NPY_ITER_ALIGNED;
     for (i_op = {n_in}; i_op < {n}; i_op++)
         flags[i_op] = NPY_ITER_WRITEONLY | NPY_ITER_ALLOCATE | NPY_ITER_NO_SUBTYPE;
+    if (nargs == {n_in + 1}) {{  /* a buffer from the previous call, of the same shape */
+        if (!PyArray_Check(args[{n_in}])) {{
+            PyErr_SetString(PyExc_TypeError, "{name}: the output buffer is not an array");
+            goto fail;
+        }}
+        op[{n_in}] = (PyArrayObject *)args[{n_in}];
+        Py_INCREF(op[{n_in}]);
+        flags[{n_in}] = NPY_ITER_WRITEONLY | NPY_ITER_NBO | NPY_ITER_ALIGNED;
+    }}
 {out_descr}
     it = NpyIter_MultiNew({n}, op, NPY_ITER_EXTERNAL_LOOP | NPY_ITER_ZEROSIZE_OK,
                           NPY_KEEPORDER, NPY_NO_CASTING, flags, descr);
@@ -259,8 +269,9 @@ static PyObject *{name}(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     npy_intp inner = 1, outer = 1;
     int i, d, k;
     (void)self;
-    if (nargs != {n_in}) {{
-        PyErr_Format(PyExc_TypeError, "{name} takes {n_in} arrays, got %zd", nargs);
+    if (nargs != {n_in} && nargs != {n_in + 1}) {{
+        PyErr_Format(PyExc_TypeError, "{name} takes {n_in} arrays (and an output), got %zd",
+                     nargs);
         return NULL;
     }}
 {converts}
@@ -299,7 +310,16 @@ static PyObject *{name}(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             odims[k++] = reduced[d] ? 1 : shape[d];
     }}
 {empty_check}
-    out = (PyArrayObject *)PyArray_EMPTY({out_nd}, odims, {TYPENUM[red.dtype]}, 0);
+    if (nargs == {n_in + 1} && PyArray_Check(args[{n_in}])
+        && PyArray_NDIM((PyArrayObject *)args[{n_in}]) == {out_nd}
+        && PyArray_TYPE((PyArrayObject *)args[{n_in}]) == {TYPENUM[red.dtype]}
+        && PyArray_ISCARRAY((PyArrayObject *)args[{n_in}])
+        && PyArray_CompareLists(PyArray_DIMS((PyArrayObject *)args[{n_in}]), odims, {out_nd})) {{
+        out = (PyArrayObject *)args[{n_in}];  /* reuse the previous call's buffer */
+        Py_INCREF(out);
+    }} else {{
+        out = (PyArrayObject *)PyArray_EMPTY({out_nd}, odims, {TYPENUM[red.dtype]}, 0);
+    }}
     if (out == NULL) goto fail;
     for (d = 0, k = 0; d < {nd}; d++) {{
         ost[d] = 0;

@@ -11,6 +11,7 @@ import numbers
 
 import numpy as np
 
+from ..backend.c import blas
 from ..errors import GraphadTypeError, GraphadValueError, ShapeError
 from ..graph.basic import Apply
 from ..graph.op import Op
@@ -101,6 +102,17 @@ class MatMul(Op):
             return [None]
         return [terms[0] if len(terms) == 1 else terms[0] + terms[1]]
 
+    # C backend: GEMM/GEMV through CBLAS (float32/float64); NumPy elsewhere
+    def c_function_ok(self, node):
+        return blas.matmul_ok(node)
+
+    def c_function(self, name, node):
+        return blas.matmul_function(name, node)
+
+    c_headers = staticmethod(blas.headers)
+    c_include_dirs = staticmethod(blas.include_dirs)
+    c_link_args = staticmethod(blas.link_args)
+
 
 class Gemm(Op):
     """``beta * C + alpha * (A @ B)`` for matrices A, B and a C that broadcasts to the
@@ -131,6 +143,17 @@ class Gemm(Op):
         out *= alpha
         out = out + beta * c  # C may broadcast, so not in place
         outputs[0][0] = np.asarray(out, dtype=node.outputs[0].dtype)
+
+    # C backend: one GEMM (or GEMV) on an output that already holds beta * C
+    def c_function_ok(self, node):
+        return blas.gemm_ok(node)
+
+    def c_function(self, name, node):
+        return blas.gemm_function(name, node)
+
+    c_headers = staticmethod(blas.headers)
+    c_include_dirs = staticmethod(blas.include_dirs)
+    c_link_args = staticmethod(blas.link_args)
 
     def infer_shape(self, node, input_shapes):
         from .elemwise import broadcast_shapes_symbolic

@@ -52,11 +52,15 @@ def include_dirs() -> list:
     return [sysconfig.get_paths()["include"], np.get_include(), kernels_dir()]
 
 
-def compile_shared(source_path: str, out_path: str) -> None:
+def compile_shared(source_path: str, out_path: str, extra_includes=(), link_args=()) -> None:
     """Compile one C file into a shared library; KernelError with the compiler's
-    message on failure (a bug in graphad's generated code, never the user's)."""
+    message on failure (a bug in graphad's generated code, never the user's).
+
+    ``extra_includes`` are searched after graphad's own include folders; ``link_args``
+    (libraries, rpaths) follow the source, where the linker needs them."""
     cc = compiler_path()
-    cmd = [cc, *FLAGS, *(f"-I{d}" for d in include_dirs()), source_path, "-o", out_path, "-lm"]
+    includes = (f"-I{d}" for d in [*include_dirs(), *extra_includes])
+    cmd = [cc, *FLAGS, *includes, source_path, *link_args, "-o", out_path, "-lm"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise KernelError(

@@ -1,9 +1,9 @@
 """One extension module per compiled function: every kernel of its graph in one C
 file, compiled once (cached on disk by content), loaded, and turned into thunks.
 
-Nodes without a C path (anything that is not a fused kernel yet: reductions,
-indexing, GEMM, ...) run their NumPy ``perform`` inside the same schedule; the
-profile names the backend of every node.
+Nodes without a C path (anything that is not a fused kernel or an op with its own C
+function, such as BLAS's GEMM: reductions, indexing, ...) run their NumPy ``perform``
+inside the same schedule; the profile names the backend of every node.
 """
 
 from __future__ import annotations
@@ -88,20 +88,40 @@ PyMODINIT_FUNC PyInit_{MODULE}(void)
     return "\n".join(parts)
 
 
-def build_module(source: str):
-    """The loaded extension module for ``source``, compiled unless the cache has it."""
+def build_options(nodes) -> tuple:
+    """``(include_dirs, link_args)`` the nodes' ops ask for (``op.c_include_dirs()``,
+    ``op.c_link_args()``, e.g. BLAS's), each once, in order."""
+    includes, links = [], []
+    for node in nodes:
+        for hook, found in (("c_include_dirs", includes), ("c_link_args", links)):
+            for arg in getattr(node.op, hook, list)():
+                if arg not in found:
+                    found.append(arg)
+    return includes, links
+
+
+def build_module(source: str, include_dirs=(), link_args=()):
+    """The loaded extension module for ``source``, compiled unless the cache has it.
+    ``include_dirs`` and ``link_args`` are passed to the compiler and are part of the
+    cache key (the library a module links is not in its source)."""
     from ..cache import cache_key, default_cache
     from .compiler import FLAGS, compile_shared, compiler_identity, compiler_path
 
     cc = compiler_path()
-    key = cache_key(source, compiler=compiler_identity(cc), flags=" ".join(FLAGS))
+    key = cache_key(
+        source,
+        compiler=compiler_identity(cc),
+        flags=" ".join(FLAGS),
+        include_dirs=list(include_dirs),
+        link_args=list(link_args),
+    )
 
     def build(out_path):
         with tempfile.TemporaryDirectory(prefix="graphad-build-") as tmp:
             src = os.path.join(tmp, f"{MODULE}.c")
             with open(src, "w") as fh:
                 fh.write(source)
-            compile_shared(src, out_path)
+            compile_shared(src, out_path, include_dirs, link_args)
 
     suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
     path = default_cache().get(key, build, name=MODULE, suffix=suffix)
@@ -120,7 +140,7 @@ def thunk_maker(fgraph):
     nodes = kernel_nodes(fgraph)
     functions = {}
     if nodes:
-        module = build_module(module_source(nodes))
+        module = build_module(module_source(nodes), *build_options(nodes))
         functions = {node: getattr(module, f"k{i}") for i, node in enumerate(nodes)}
 
     def make_thunk(node):
@@ -128,13 +148,14 @@ def thunk_maker(fgraph):
         if fn is None:
             return numpy_thunk(node)
 
-        def thunk(inputs):
+        def thunk(inputs, out=None):
             try:
-                return [fn(*inputs)]
+                return [fn(*inputs) if out is None else fn(*inputs, out)]
             except ValueError as exc:  # NumPy's iterator refused to broadcast
                 raise ShapeError(str(exc)) from None
 
         thunk.kind = "c"
+        thunk.accepts_out = getattr(node.op, "kernel", None) is not None
         return thunk
 
     return make_thunk
