@@ -65,6 +65,7 @@ _OPTIONS = {
     ),
     "compiledir": _Option(_default_compiledir, _path, "where compiled modules are cached"),
     "cc": _Option(lambda: os.environ.get("CC", "cc"), str, "the host C compiler"),
+    "cflags": _Option(lambda: "", str, "extra flags for the C compiler (e.g. -fsanitize=address)"),
     "progress": _Option(lambda: False, _flag, "show progress of long compiles"),
     "rewrite_checks": _Option(
         lambda: False,
@@ -84,8 +85,10 @@ class Config:
     """
 
     def __init__(self, flags: str = ""):
-        values = {name: opt.default() for name, opt in _OPTIONS.items()}
-        object.__setattr__(self, "_values", values)
+        # values live in the instance __dict__, like plain attributes, so tools that
+        # save and restore attributes (pytest's monkeypatch) see them as such
+        for name, opt in _OPTIONS.items():
+            object.__setattr__(self, name, opt.default())
         for name, value in parse_flags(flags).items():
             try:
                 setattr(self, name, value)
@@ -93,25 +96,25 @@ class Config:
                 # raised at import: say where the bad setting came from
                 raise ConfigError(f"GRAPHAD_FLAGS={flags!r}: {exc}") from None
 
-    def __getattr__(self, name: str):
-        values = object.__getattribute__(self, "_values")
-        if name in values:
-            return values[name]
+    def __getattr__(self, name: str):  # only reached for names that are not options
         raise AttributeError(_unknown(name))
 
     def __setattr__(self, name: str, value) -> None:
         if name not in _OPTIONS:
             raise ConfigError(_unknown(name))
         try:
-            self._values[name] = _OPTIONS[name].check(value)
+            object.__setattr__(self, name, _OPTIONS[name].check(value))
         except ConfigError as exc:
             raise ConfigError(f"config option {name!r}: {exc}") from None
+
+    def __delattr__(self, name: str) -> None:
+        raise ConfigError(f"config option {name!r} cannot be deleted; set it instead")
 
     def __dir__(self):
         return list(_OPTIONS)
 
     def __repr__(self) -> str:
-        body = ", ".join(f"{k}={v!r}" for k, v in self._values.items())
+        body = ", ".join(f"{k}={getattr(self, k)!r}" for k in _OPTIONS)
         return f"Config({body})"
 
 

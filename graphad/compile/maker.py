@@ -94,7 +94,19 @@ _warned: set = set()
 def _warn_once(msg):
     if msg not in _warned:
         _warned.add(msg)
-        warnings.warn(msg, stacklevel=5)
+        warnings.warn(msg, stacklevel=_user_stacklevel())
+
+
+def _user_stacklevel() -> int:
+    """The stacklevel of the first frame outside graphad (the user's ga.function line)."""
+    import sys
+
+    from ..graph.basic import _PACKAGE_DIR
+
+    level, frame = 2, sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _check_inputs(inputs):

@@ -461,7 +461,8 @@ class Round(ScalarOp):
 # --- selection ------------------------------------------------------------------
 class Clip(ScalarOp):
     c_expr = "graphad_clip_f{b}({0}, {1}, {2})"
-    c_int = "({0} < {1} ? {1} : ({0} > {2} ? {2} : {0}))"
+    # minimum(maximum(x, lo), hi) as np.clip, so crossed bounds (lo > hi) give hi
+    c_int = "(({0} < {1} ? {1} : {0}) < {2} ? ({0} < {1} ? {1} : {0}) : {2})"
 
     nin = 3
 
@@ -524,6 +525,11 @@ class _Predicate(ScalarOp):
 
     def operand_dtypes(self, in_dtypes, out_dtype):
         if self.operands == "common":
+            kinds = {np.dtype(d).kind for d in in_dtypes}
+            if {"i", "u"} <= kinds and "f" not in kinds:
+                # NumPy compares int64 with uint64 exactly; their common dtype (float64)
+                # would round above 2**53: no C path (None is no C type)
+                return [None] * len(in_dtypes)
             return [np.result_type(*in_dtypes).name] * len(in_dtypes)
         if self.operands == "bool":
             return ["bool"] * len(in_dtypes)

@@ -22,6 +22,13 @@ from ...errors import KernelError, MissingToolError
 FLAGS = ("-O2", "-fPIC", "-shared", "-std=c99", "-fwrapv", "-fno-math-errno", "-w")
 
 
+def compile_flags() -> tuple:
+    """FLAGS plus the user's ``config.cflags`` (e.g. ``-fsanitize=address`` in CI)."""
+    from ...config import config
+
+    return FLAGS + tuple(config.cflags.split())
+
+
 def compiler_path() -> str:
     """The configured C compiler as an absolute path; MissingToolError if absent."""
     from ...config import config
@@ -60,7 +67,7 @@ def compile_shared(source_path: str, out_path: str, extra_includes=(), link_args
     (libraries, rpaths) follow the source, where the linker needs them."""
     cc = compiler_path()
     includes = (f"-I{d}" for d in [*include_dirs(), *extra_includes])
-    cmd = [cc, *FLAGS, *includes, source_path, *link_args, "-o", out_path, "-lm"]
+    cmd = [cc, *compile_flags(), *includes, source_path, *link_args, "-o", out_path, "-lm"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise KernelError(

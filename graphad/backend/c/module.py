@@ -105,13 +105,13 @@ def build_module(source: str, include_dirs=(), link_args=()):
     ``include_dirs`` and ``link_args`` are passed to the compiler and are part of the
     cache key (the library a module links is not in its source)."""
     from ..cache import cache_key, default_cache
-    from .compiler import FLAGS, compile_shared, compiler_identity, compiler_path
+    from .compiler import compile_flags, compile_shared, compiler_identity, compiler_path
 
     cc = compiler_path()
     key = cache_key(
         source,
         compiler=compiler_identity(cc),
-        flags=" ".join(FLAGS),
+        flags=" ".join(compile_flags()),
         include_dirs=list(include_dirs),
         link_args=list(link_args),
     )
