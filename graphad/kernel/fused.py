@@ -53,7 +53,16 @@ class Fused(Op):
                 for a, s in enumerate(shape)
                 if red.keepdims or a not in red.axes
             )
-        outs = [TensorType(d, shape).make_variable() for d in self.kernel.out_dtypes()]
+        shapes = (
+            [shape]
+            + [  # an extra output has the broadcast shape of what it reads
+                broadcast_static([inputs[i].type.shape for i in self.kernel.input_deps(r)])
+                for r in self.kernel.outputs[1:]
+            ]
+        )
+        outs = [
+            TensorType(d, shp).make_variable() for d, shp in zip(self.kernel.out_dtypes(), shapes)
+        ]
         return Apply(self, inputs, outs)
 
     def perform(self, node, inputs, outputs):
@@ -84,7 +93,10 @@ class Fused(Op):
                 result = reducer(value, axis=red.axes, keepdims=red.keepdims, **kwargs)
             outputs[0][0] = np.asarray(result, dtype=red.dtype)
             return
-        for cell, ref in zip(outputs, self.kernel.outputs):
+        for k, (cell, ref) in enumerate(zip(outputs, self.kernel.outputs)):
+            if k:  # an extra output: its own inputs' broadcast shape
+                deps = self.kernel.input_deps(ref)
+                shape = np.broadcast_shapes(*(np.shape(inputs[i]) for i in deps))
             cell[0] = np.array(np.broadcast_to(values[ref], shape))
 
     def infer_shape(self, node, input_shapes):
@@ -93,5 +105,10 @@ class Fused(Op):
 
         if self.kernel.reduce is not None:
             return [shape_tuple(node.outputs[0])]
-        out = node.outputs[0].type.shape
-        return [broadcast_shapes_symbolic(input_shapes, out)] * len(node.outputs)
+        result = []
+        for ref, out in zip(self.kernel.outputs, node.outputs):
+            deps = sorted(self.kernel.input_deps(ref))
+            result.append(
+                broadcast_shapes_symbolic([input_shapes[i] for i in deps], out.type.shape)
+            )
+        return result

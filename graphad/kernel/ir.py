@@ -111,6 +111,21 @@ class Kernel:
         names = [str(s.op) for s in self.steps]
         return names + [self.reduce.kind] if self.reduce else names
 
+    def input_deps(self, ref) -> set:
+        """The input indices value ``ref`` depends on."""
+        n = len(self.inputs)
+        deps, stack, seen = set(), [ref], set()
+        while stack:
+            r = stack.pop()
+            if isinstance(r, Literal) or r in seen:
+                continue
+            seen.add(r)
+            if r < n:
+                deps.add(r)
+            else:
+                stack.extend(self.steps[r - n].args)
+        return deps
+
     def out_dtypes(self) -> list:
         if self.reduce is not None:
             return [self.reduce.dtype]

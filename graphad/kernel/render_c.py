@@ -163,8 +163,7 @@ static PyObject *{name}(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         }} while (next(it));
         NPY_END_THREADS;
     }}
-    result = (PyObject *)NpyIter_GetOperandArray(it)[{n_in}];
-    Py_INCREF(result);
+{_collect_outputs(n_in, n_out)}
 fail:
     if (it != NULL) NpyIter_Deallocate(it);
     for (i_op = 0; i_op < {n}; i_op++) {{
@@ -372,6 +371,16 @@ def _loops(var, axes, indent):
     if not axes:
         return "    {", "    }"
     return "\n".join(opens), "\n".join(reversed(closes))
+
+
+def _collect_outputs(n_in, n_out):
+    """C setting ``result``: the output array, or a tuple of them."""
+    if n_out == 1:
+        return (
+            f"    result = (PyObject *)NpyIter_GetOperandArray(it)[{n_in}];\n    Py_INCREF(result);"
+        )
+    items = ", ".join(f"NpyIter_GetOperandArray(it)[{n_in + j}]" for j in range(n_out))
+    return f'    result = Py_BuildValue("({"O" * n_out})", {items});'
 
 
 def _indent(lines, n):

@@ -62,36 +62,60 @@ def _same_pattern(var, root) -> bool:
 
 
 def fusion_groups(fgraph):
-    """Lists of nodes (each in topological order), one per kernel to build. The last
-    node of a group is its root: an elementwise node, or a reduction fed by the rest."""
+    """(nodes, exported) per kernel to build: the nodes in topological order, the last
+    one the root (an elementwise node, or a reduction fed by the rest), and the nodes
+    whose results are also read outside the kernel (extra outputs, computed once)."""
+    order = fgraph.toposort()
+    position = {node: i for i, node in enumerate(order)}
     group_of = {}  # node -> index into groups
-    groups, shape_of = [], []  # the variable whose broadcast pattern a group has
-    for node in reversed(fgraph.toposort()):
+    groups, shape_of, exported = [], [], []
+    for node in reversed(order):
         is_reduce = reduction(node) is not None
         if not (is_reduce or fusible(node)):
             continue
         out = node.outputs[0]
-        target = None
-        readers = fgraph.clients[out]
-        if not is_reduce and readers and all(c != "output" for c, _ in readers):
-            found = {group_of.get(c) for c, _ in readers}
-            if len(found) == 1 and None not in found:
-                target = found.pop()
-                full = len(groups[target]) >= MAX_STEPS
-                if full or not _same_pattern(out, shape_of[target]):
-                    target = None
+        target, export = None, False
+        if not is_reduce:
+            target, export = _join(node, fgraph.clients[out], group_of, groups, position)
+        if target is not None:
+            full = len(groups[target]) >= MAX_STEPS
+            if full or not _same_pattern(out, shape_of[target]):
+                target, export = None, False
         if target is None:
             target = len(groups)
             groups.append([])
             shape_of.append(node.inputs[0] if is_reduce else out)
+            exported.append([])
         groups[target].append(node)
+        if export:
+            exported[target].append(node)
         group_of[node] = target
-    return [list(reversed(g)) for g in groups]
+    return [(list(reversed(g)), e) for g, e in zip(groups, exported)]
 
 
-def build_kernel(group):
+def _join(node, readers, group_of, groups, position):
+    """(group, exported) that ``node`` can join: the one group reading it; exported
+    when something else reads it too. An exported node's other readers must come
+    after the group's root, or the kernel would feed itself."""
+    found = {group_of.get(c) for c, _ in readers if c != "output"}
+    found.discard(None)
+    if len(found) != 1:
+        return None, False
+    target = found.pop()
+    others = [c for c, _ in readers if c == "output" or group_of.get(c) != target]
+    if not others:
+        return target, False
+    root = groups[target][0]
+    if reduction(root) is not None:
+        return None, False  # a reduction kernel has one output: the reduced value
+    if all(c == "output" or position[c] > position[root] for c in others):
+        return target, True
+    return None, False
+
+
+def build_kernel(group, exported=()):
     """(Kernel, input variables) for a group of nodes in topological order; the last
-    node is the root."""
+    node is the root, the ``exported`` ones extra outputs."""
     red = reduction(group[-1])
     if red is not None:
         return _reduce_kernel(group[:-1], group[-1], red)
@@ -110,9 +134,8 @@ def build_kernel(group):
         args = tuple(refs[v] if v in refs else _literal(v) for v in node.inputs)
         steps.append(ScalarStep(node.op.scalar_op, args, node.outputs[0].dtype))
         refs[node.outputs[0]] = n_in + len(steps) - 1
-    kernel = Kernel(
-        tuple(KInput(v.dtype) for v in inputs), tuple(steps), (refs[group[-1].outputs[0]],)
-    )
+    outs = (refs[group[-1].outputs[0]],) + tuple(refs[n.outputs[0]] for n in exported)
+    kernel = Kernel(tuple(KInput(v.dtype) for v in inputs), tuple(steps), outs)
     return kernel, inputs
 
 
@@ -142,8 +165,8 @@ class FusionPass:
 
     def run(self, fgraph, record, strict=False):
         start = time.perf_counter()
-        for group in fusion_groups(fgraph):
-            kernel, inputs = build_kernel(group)
+        for group, exported in fusion_groups(fgraph):
+            kernel, inputs = build_kernel(group, exported)
             if not inputs:  # nothing but literals: fold's business, not a kernel's
                 continue
             root = group[-1]
@@ -151,7 +174,8 @@ class FusionPass:
             node.source = root.source
             if getattr(root.tag, "grad", None):
                 node.tag.grad = True
-            fgraph.replace(root.outputs[0], node.outputs[0], reason="fusion")
+            pairs = zip([root, *exported], node.outputs)
+            fgraph.replace_all([(n.outputs[0], out) for n, out in pairs], reason="fusion")
             record.fire(self.name, "fuse_elemwise" if len(group) > 1 else "kernel_of_one")
         record.pass_times[self.name] = record.pass_times.get(self.name, 0.0) + (
             time.perf_counter() - start

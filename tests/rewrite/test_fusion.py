@@ -124,18 +124,32 @@ def test_intermediate_used_twice_in_a_group_is_computed_once():
     check_against_reference(f, [x, y], out, normal((40,), (40,)))
 
 
-def test_intermediate_that_is_also_an_output_is_its_own_kernel():
+def test_intermediate_that_is_also_an_output_is_an_extra_kernel_output():
     x, y = _vectors("x", "y")
     t = ga.exp(x * y)
     outs = [ga.sin(t) + 1, t]
     f = ga.function([x, y], outs)
-    assert steps_named(f, "exp") == 1  # never recomputed by the sin kernel
-    producer, consumer = kernel_with(f, "exp"), kernel_with(f, "sin")
-    assert producer is not consumer
-    assert producer.outputs[0] is f.maker.fgraph.outputs[1]
-    assert producer.outputs[0] in consumer.inputs
+    assert steps_named(f, "exp") == 1  # computed once, in the one kernel
+    kernel = kernel_with(f, "exp")
+    assert kernel is kernel_with(f, "sin")
+    assert list(kernel.outputs) == list(f.maker.fgraph.outputs)  # both results from it
     assert_c_kernels(f)
     check_against_reference(f, [x, y], outs, normal((30,), (30,)))
+    # a length-1 input that only the root broadcasts: t keeps its own shape
+    check_against_reference(f, [x, y], outs, normal((1,), (1,)))
+
+
+def test_extra_output_whose_other_reader_feeds_the_kernel_is_not_exported():
+    """t is read by the kernel and by a matmul whose result the kernel also reads:
+    exporting t would make the kernel depend on itself."""
+    x = ga.vector("x")
+    m = ga.matrix("m")
+    t = ga.exp(x)
+    out = t * (m @ t)
+    f = ga.function([x, m], out)
+    fg = f.maker.fgraph
+    fg.toposort()  # no cycle
+    check_against_reference(f, [x, m], out, normal((4,), (4, 4)))
 
 
 def test_intermediate_also_read_by_a_reduction_is_not_recomputed():

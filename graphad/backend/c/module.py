@@ -13,6 +13,8 @@ import os
 import sysconfig
 import tempfile
 
+import numpy as np
+
 from ...errors import ShapeError
 from ...kernel.render_c import CRenderer
 from ..numpy import make_thunk as numpy_thunk
@@ -134,6 +136,29 @@ def build_module(source: str, include_dirs=(), link_args=()):
     return module
 
 
+def _multi_output_thunk(node, fn):
+    """A kernel with extra outputs writes them all over the full iteration space, which
+    is right when each extra output's own inputs broadcast to that space, as they do
+    unless a dimension the graph leaves unknown is 1 in some inputs only; then the
+    NumPy reference runs this call."""
+    kernel = node.op.kernel
+    deps = [sorted(kernel.input_deps(r)) for r in kernel.outputs[1:]]
+    reference = numpy_thunk(node)
+
+    def thunk(inputs):
+        shapes = [getattr(a, "shape", ()) for a in inputs]
+        try:
+            full = np.broadcast_shapes(*shapes)
+            if all(np.broadcast_shapes(*(shapes[i] for i in d)) == full for d in deps):
+                return list(fn(*inputs))
+        except ValueError as exc:
+            raise ShapeError(str(exc)) from None
+        return reference(inputs)
+
+    thunk.kind = "c"
+    return thunk
+
+
 def thunk_maker(fgraph):
     """A ``make_thunk(node)`` for the VM: compiled kernels where the module has them,
     the NumPy reference elsewhere."""
@@ -147,6 +172,9 @@ def thunk_maker(fgraph):
         fn = functions.get(node)
         if fn is None:
             return numpy_thunk(node)
+
+        if len(node.outputs) > 1:
+            return _multi_output_thunk(node, fn)
 
         def thunk(inputs, out=None):
             try:
