@@ -499,6 +499,32 @@ def test_without_a_compiler_even_a_cached_module_is_not_trusted(populated_cache)
     assert len(report["warnings"]) == 1 and "/nonexistent-cc" in report["warnings"][0]
 
 
+def test_eight_processes_compile_one_function_into_one_empty_cache(tmp_path):
+    """Eight interpreters compile the same function at once against an empty cache:
+    all succeed on the C path with the same results, and one module is built."""
+    root = str(tmp_path / "shared")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "GRAPHAD_FLAGS": f"compiledir={root}"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD, "a"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(8)
+    ]
+    reports = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err
+        reports.append(json.loads(out))
+    assert all(r["a"]["kinds"] == ["c"] and r["warnings"] == [] for r in reports)
+    assert all(r["a"]["value"] == reports[0]["a"]["value"] for r in reports)
+    np.testing.assert_allclose(reports[0]["a"]["value"], EXPECTED["a"], rtol=1e-13)
+    assert len(_artifacts(root)) == 1
+
+
 def test_truncated_module_is_rebuilt(populated_cache, tmp_path):
     root = str(tmp_path / "copy")
     shutil.copytree(populated_cache, root)

@@ -422,3 +422,17 @@ def test_debug_fast_run_and_fast_compile_agree(graph):
         got = functions[mode](*args)
         assert got.dtype == want.dtype
         np.testing.assert_allclose(got, want, rtol=1e-13)
+
+
+def test_logsumexp_over_rows_reads_the_matrix_twice():
+    """max-shift, exp, sum, log, add: one pass for the max, one for the shifted sum of
+    exponentials; the log and add run on the reduced column only."""
+    z = ga.matrix("z")
+    out = ga.logsumexp(z, axis=1)
+    f = ga.function([z], out)
+    (zc,) = f.maker.fgraph.inputs  # the compiled graph's copy of z
+    readers = [node for node in f.maker.fgraph.apply_nodes if zc in node.inputs]
+    assert len(readers) == 2 and all(isinstance(n.op, Fused) for n in readers)
+    assert sorted(n.op.kernel.reduce.kind for n in readers) == ["max", "sum"]
+    assert_c_kernels(f)
+    check_against_reference(f, [z], out, normal((6, 50)))
