@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import time
 
-from ..graph.basic import Constant
 from ..kernel.fused import Fused
-from ..kernel.ir import Kernel, KInput, Literal, ScalarStep
+from ..kernel.lower import build_kernel
 from ..tensor.scalar_base import C_TYPES
 
 # Steps per kernel: beyond this a chain is cut into several kernels, so the C
@@ -111,47 +110,6 @@ def _join(node, readers, group_of, groups, position):
     if all(c == "output" or position[c] > position[root] for c in others):
         return target, True
     return None, False
-
-
-def build_kernel(group, exported=()):
-    """(Kernel, input variables) for a group of nodes in topological order; the last
-    node is the root, the ``exported`` ones extra outputs."""
-    red = reduction(group[-1])
-    if red is not None:
-        return _reduce_kernel(group[:-1], group[-1], red)
-    inputs, refs, steps = [], {}, []
-    n_in = 0
-    members = {n.outputs[0] for n in group}
-    # inputs first: values are numbered inputs, then steps
-    for node in group:
-        for v in node.inputs:
-            if v in members or v in refs or _literal(v) is not None:
-                continue
-            refs[v] = n_in
-            inputs.append(v)
-            n_in += 1
-    for node in group:
-        args = tuple(refs[v] if v in refs else _literal(v) for v in node.inputs)
-        steps.append(ScalarStep(node.op.scalar_op, args, node.outputs[0].dtype))
-        refs[node.outputs[0]] = n_in + len(steps) - 1
-    outs = (refs[group[-1].outputs[0]],) + tuple(refs[n.outputs[0]] for n in exported)
-    kernel = Kernel(tuple(KInput(v.dtype) for v in inputs), tuple(steps), outs)
-    return kernel, inputs
-
-
-def _reduce_kernel(prologue, root, red):
-    """A reduction of the prologue's value (or directly of the root's input)."""
-    (x,) = root.inputs
-    if prologue:
-        kernel, inputs = build_kernel(prologue)
-        return Kernel(kernel.inputs, kernel.steps, kernel.outputs, red), inputs
-    return Kernel((KInput(x.dtype),), (), (0,), red), [x]
-
-
-def _literal(var):
-    if isinstance(var, Constant) and getattr(var, "ndim", None) == 0:
-        return Literal(var.data.item(), var.dtype)
-    return None
 
 
 class FusionPass:
