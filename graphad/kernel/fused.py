@@ -44,8 +44,11 @@ class Fused(Op):
         from ..tensor.variable import as_tensor_variable
 
         inputs = [as_tensor_variable(x) for x in inputs]
-        shape = broadcast_static([x.type.shape for x in inputs], what=f"the inputs of {self}")
-        red = self.kernel.reduce
+        kernel, red = self.kernel, self.kernel.reduce
+        first = sorted(kernel.prologue_inputs())
+        shape = broadcast_static(
+            [inputs[i].type.shape for i in first], what=f"the inputs of {self}"
+        )
         if red is not None:
             shape = (1,) * (red.ndim - len(shape)) + tuple(shape)
             shape = tuple(
@@ -53,6 +56,8 @@ class Fused(Op):
                 for a, s in enumerate(shape)
                 if red.keepdims or a not in red.axes
             )
+            late = [inputs[i].type.shape for i in sorted(kernel.epilogue_inputs())]
+            shape = broadcast_static([shape, *late], what=f"the epilogue of {self}")
         shapes = (
             [shape]
             + [  # an extra output has the broadcast shape of what it reads
@@ -66,32 +71,27 @@ class Fused(Op):
         return Apply(self, inputs, outs)
 
     def perform(self, node, inputs, outputs):
+        kernel, red = self.kernel, self.kernel.reduce
         try:
-            np.broadcast_shapes(*(np.shape(x) for x in inputs))
+            shape = np.broadcast_shapes(*(np.shape(inputs[i]) for i in kernel.prologue_inputs()))
         except ValueError as exc:
             raise ShapeError(f"{self.describe_node(node)}: {exc}") from None
         values = list(inputs)
-        for step in self.kernel.steps:
-            in_dtypes = [self.kernel.value_dtype(a) for a in step.args]
-            operand = step.op.operand_dtypes(in_dtypes, step.dtype)
-            args = [
-                np.asarray(a.value if isinstance(a, Literal) else values[a], dtype=d)
-                for a, d in zip(step.args, operand)
-            ]
-            values.append(np.asarray(step.op.impl(*args), dtype=step.dtype))
-        shape = np.broadcast_shapes(*(np.shape(x) for x in inputs))
-        red = self.kernel.reduce
+        _run_steps(kernel, kernel.steps, values)
         if red is not None:
             value = np.broadcast_to(
-                values[self.kernel.outputs[0]], (1,) * (red.ndim - len(shape)) + shape
+                values[kernel.outputs[0]], (1,) * (red.ndim - len(shape)) + shape
             )
             kwargs = {} if red.initial is None else {"initial": red.initial}
             if red.kind in ("sum", "prod"):  # NumPy reduces in the output dtype
                 kwargs["dtype"] = red.dtype
-            reducer = getattr(np, red.kind)
             with np.errstate(all="ignore"):
-                result = reducer(value, axis=red.axes, keepdims=red.keepdims, **kwargs)
-            outputs[0][0] = np.asarray(result, dtype=red.dtype)
+                result = getattr(np, red.kind)(
+                    value, axis=red.axes, keepdims=red.keepdims, **kwargs
+                )
+            values.append(np.asarray(result, dtype=red.dtype))
+            _run_steps(kernel, kernel.epilogue, values)
+            outputs[0][0] = np.array(values[kernel.result_ref])
             return
         for k, (cell, ref) in enumerate(zip(outputs, self.kernel.outputs)):
             if k:  # an extra output: its own inputs' broadcast shape
@@ -112,3 +112,15 @@ class Fused(Op):
                 broadcast_shapes_symbolic([input_shapes[i] for i in deps], out.type.shape)
             )
         return result
+
+
+def _run_steps(kernel, steps, values):
+    """Evaluate ``steps`` with the ops' NumPy references, appending to ``values``."""
+    for step in steps:
+        in_dtypes = [kernel.value_dtype(a) for a in step.args]
+        operand = step.op.operand_dtypes(in_dtypes, step.dtype)
+        args = [
+            np.asarray(a.value if isinstance(a, Literal) else values[a], dtype=d)
+            for a, d in zip(step.args, operand)
+        ]
+        values.append(np.asarray(step.op.impl(*args), dtype=step.dtype))

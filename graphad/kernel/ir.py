@@ -74,28 +74,64 @@ class KReduce:
 
 @dataclass(frozen=True)
 class Kernel:
-    """Inputs, a topologically ordered list of scalar steps, and the output values;
-    with ``reduce``, the one output value is reduced (the steps are its prologue)."""
+    """Inputs, a topologically ordered list of scalar steps, and the output values.
+
+    With ``reduce``, the one output value is reduced (the steps are its prologue), and
+    ``epilogue`` steps may follow on the reduced value: it is value ``reduced_ref``
+    (right after the prologue's), the epilogue's values come after it, and the last
+    one is the kernel's result. Epilogue steps read inputs at the reduced shape.
+    """
 
     inputs: tuple
     steps: tuple
     outputs: tuple
     reduce: KReduce | None = None
+    epilogue: tuple = ()
+
+    @property
+    def reduced_ref(self) -> int:
+        return len(self.inputs) + len(self.steps)
+
+    @property
+    def result_ref(self) -> int:
+        """The value a reduction kernel returns (the reduced value or the epilogue's)."""
+        return self.reduced_ref + len(self.epilogue)
 
     def value_dtype(self, ref) -> str:
         if isinstance(ref, Literal):
             return ref.dtype
         n = len(self.inputs)
-        return self.inputs[ref].dtype if ref < n else self.steps[ref - n].dtype
+        if ref < n:
+            return self.inputs[ref].dtype
+        if ref < self.reduced_ref:
+            return self.steps[ref - n].dtype
+        if ref == self.reduced_ref:
+            return self.reduce.dtype
+        return self.epilogue[ref - self.reduced_ref - 1].dtype
+
+    def step(self, ref):
+        """The ScalarStep computing value ``ref`` (a prologue or epilogue step)."""
+        if ref < self.reduced_ref:
+            return self.steps[ref - len(self.inputs)]
+        return self.epilogue[ref - self.reduced_ref - 1]
+
+    def epilogue_inputs(self) -> set:
+        """The input indices the epilogue reads (at the reduced shape)."""
+        return {
+            a for s in self.epilogue for a in s.args if isinstance(a, int) and a < len(self.inputs)
+        }
+
+    def prologue_inputs(self) -> set:
+        """The input indices the prologue reads (at the full iteration shape)."""
+        return self.input_deps(self.outputs[0]) if self.reduce else set(range(len(self.inputs)))
 
     def describe(self, ref=None, depth=6) -> str:
         """The kernel's outputs as nested expressions: ``tanh(add(mul(i0, i1), i2))``
         (``...`` below ``depth`` levels, so a long chain prints in one line)."""
         if ref is None:
-            text = ", ".join(self.describe(r, depth) for r in self.outputs)
-            r = self.reduce
-            # named as the Reduce op prints itself: Max{axis=[0]}
-            return f"{r.kind.capitalize()}{{axis={list(r.axes)}}}({text})" if r else text
+            if self.reduce is not None:
+                return self.describe(self.result_ref, depth)
+            return ", ".join(self.describe(r, depth) for r in self.outputs)
         if isinstance(ref, Literal):
             return repr(ref.value)
         n = len(self.inputs)
@@ -103,13 +139,19 @@ class Kernel:
             return f"i{ref}"
         if depth == 0:
             return "..."
-        step = self.steps[ref - n]
+        if self.reduce is not None and ref == self.reduced_ref:
+            r = self.reduce  # named as the Reduce op prints itself: Max{axis=[0]}
+            inner = self.describe(self.outputs[0], depth - 1)
+            return f"{r.kind.capitalize()}{{axis={list(r.axes)}}}({inner})"
+        step = self.step(ref)
         return f"{step.op}({', '.join(self.describe(a, depth - 1) for a in step.args)})"
 
     def op_names(self) -> list:
         """The scalar ops inside, in evaluation order (then the reduction)."""
         names = [str(s.op) for s in self.steps]
-        return names + [self.reduce.kind] if self.reduce else names
+        if self.reduce is None:
+            return names
+        return names + [self.reduce.kind] + [str(s.op) for s in self.epilogue]
 
     def input_deps(self, ref) -> set:
         """The input indices value ``ref`` depends on."""
@@ -122,13 +164,15 @@ class Kernel:
             seen.add(r)
             if r < n:
                 deps.add(r)
+            elif self.reduce is not None and r == self.reduced_ref:
+                stack.append(self.outputs[0])
             else:
-                stack.extend(self.steps[r - n].args)
+                stack.extend(self.step(r).args)
         return deps
 
     def out_dtypes(self) -> list:
         if self.reduce is not None:
-            return [self.reduce.dtype]
+            return [self.value_dtype(self.result_ref)]
         return [self.value_dtype(r) for r in self.outputs]
 
 

@@ -11,40 +11,40 @@ from ..graph.basic import Constant
 from .ir import Kernel, KInput, Literal, ScalarStep
 
 
-def build_kernel(group, exported=()):
-    """(Kernel, input variables) for a group of nodes in topological order; the last
-    node is the root, the ``exported`` ones extra outputs."""
-    root = group[-1]
-    red = root.op.kernel_reduce(root) if root.op.fusion_kind == "reduce" else None
-    if red is not None:
-        return _reduce_kernel(group[:-1], group[-1], red)
-    inputs, refs, steps = [], {}, []
-    n_in = 0
+def build_kernel(group, exported=(), reduce_node=None, epilogue=()):
+    """(Kernel, input variables) for a group of nodes in topological order: the last
+    node is the root, the ``exported`` ones extra outputs; with ``reduce_node``, the
+    nodes before it are its prologue and those in ``epilogue`` run on its result."""
+    epi = set(epilogue)
+    body = [n for n in group if n is not reduce_node and n not in epi]
     members = {n.outputs[0] for n in group}
-    # inputs first: values are numbered inputs, then steps
-    for node in group:
+    inputs, refs = [], {}
+    for node in body + ([reduce_node] if reduce_node else []) + list(epilogue):
         for v in node.inputs:
-            if v in members or v in refs or _literal(v) is not None:
-                continue
-            refs[v] = n_in
-            inputs.append(v)
-            n_in += 1
-    for node in group:
-        args = tuple(refs[v] if v in refs else _literal(v) for v in node.inputs)
-        steps.append(ScalarStep(node.op.scalar_op, args, node.outputs[0].dtype))
-        refs[node.outputs[0]] = n_in + len(steps) - 1
-    outs = (refs[group[-1].outputs[0]],) + tuple(refs[n.outputs[0]] for n in exported)
-    kernel = Kernel(tuple(KInput(v.dtype) for v in inputs), tuple(steps), outs)
+            if v not in members and v not in refs and _literal(v) is None:
+                refs[v] = len(inputs)
+                inputs.append(v)
+    steps = _steps(body, refs, len(inputs))
+    kinputs = tuple(KInput(v.dtype) for v in inputs)
+    if reduce_node is None:
+        outs = (refs[group[-1].outputs[0]],) + tuple(refs[n.outputs[0]] for n in exported)
+        return Kernel(kinputs, tuple(steps), outs), inputs
+    red = reduce_node.op.kernel_reduce(reduce_node)
+    reduced = len(inputs) + len(steps)
+    refs[reduce_node.outputs[0]] = reduced
+    tail = _steps(list(epilogue), refs, reduced + 1)
+    kernel = Kernel(kinputs, tuple(steps), (refs[reduce_node.inputs[0]],), red, tuple(tail))
     return kernel, inputs
 
 
-def _reduce_kernel(prologue, root, red):
-    """A reduction of the prologue's value (or directly of the root's input)."""
-    (x,) = root.inputs
-    if prologue:
-        kernel, inputs = build_kernel(prologue)
-        return Kernel(kernel.inputs, kernel.steps, kernel.outputs, red), inputs
-    return Kernel((KInput(x.dtype),), (), (0,), red), [x]
+def _steps(nodes, refs, first):
+    """One ScalarStep per node, numbered from ``first``; records them in ``refs``."""
+    steps = []
+    for node in nodes:
+        args = tuple(refs[v] if v in refs else _literal(v) for v in node.inputs)
+        steps.append(ScalarStep(node.op.scalar_op, args, node.outputs[0].dtype))
+        refs[node.outputs[0]] = first + len(steps) - 1
+    return steps
 
 
 def _literal(var):

@@ -46,6 +46,24 @@ class CRenderer:
     def element(self, ptr: str, index: str, stride: str, ctype: str) -> str:
         return f"*({ctype} *)({ptr} + {index} * {stride})"
 
+    def step_lines(self, kernel: Kernel, steps, first: int) -> list:
+        """``const T v<ref> = <expr>;`` for each step, the first one value ``first``."""
+        lines = []
+        for k, step in enumerate(steps):
+            in_dtypes = [kernel.value_dtype(a) for a in step.args]
+            operand = step.op.operand_dtypes(in_dtypes, step.dtype)
+            args = [
+                c_literal(a.value, d) if isinstance(a, Literal) else convert(f"v{a}", dt, d)
+                for a, dt, d in zip(step.args, in_dtypes, operand)
+            ]
+            expr = step.op.c_code(args, operand[-1] if operand else step.dtype)
+            if expr is None:
+                raise ValueError(f"{step.op} has no C code for {operand}")
+            ct = c_type(step.dtype)
+            value = f"({expr} != 0)" if step.dtype == "bool" else f"({ct})({expr})"
+            lines.append(f"const {ct} v{first + k} = {value};")
+        return lines
+
     def body(self, kernel: Kernel, index: str, strided: bool) -> list:
         """C statements computing one element ``index`` of every output."""
         n_in = len(kernel.inputs)
@@ -58,19 +76,7 @@ class CRenderer:
                 else (f"(({ct} const *)p{i})[{index}]")
             )
             lines.append(f"const {ct} v{i} = {src};")
-        for k, step in enumerate(kernel.steps):
-            ref = n_in + k
-            in_dtypes = [kernel.value_dtype(a) for a in step.args]
-            operand = step.op.operand_dtypes(in_dtypes, step.dtype)
-            args = [
-                c_literal(a.value, d) if isinstance(a, Literal) else convert(f"v{a}", dt, d)
-                for a, dt, d in zip(step.args, in_dtypes, operand)
-            ]
-            expr = step.op.c_code(args, operand[-1] if operand else step.dtype)
-            if expr is None:
-                raise ValueError(f"{step.op} has no C code for {operand}")
-            value = f"({expr} != 0)" if step.dtype == "bool" else f"({c_type(step.dtype)})({expr})"
-            lines.append(f"const {c_type(step.dtype)} v{ref} = {value};")
+        lines += self.step_lines(kernel, kernel.steps, n_in)
         for j, ref in enumerate(kernel.outputs):
             q = n_in + j
             ct = c_type(kernel.value_dtype(ref))
@@ -225,21 +231,34 @@ def _reduce_function(self, name, kernel):
     acc_type, init = _accumulator(red)
     value = kernel.value_dtype(kernel.outputs[0])
     _, update = _REDUCE[red.kind]
-    body = self.body(Kernel(kernel.inputs, kernel.steps, kernel.outputs), "0", strided=True)
-    # the loops address elements through per-axis offsets, not a flat index
-    body = [line.replace(f" + 0 * s{i}", "") for i, line in enumerate(body)]
-    body = body[: len(body) - len(kernel.outputs)]  # the prologue value, not stored
+    first, late = sorted(kernel.prologue_inputs()), sorted(kernel.epilogue_inputs())
+    body = [
+        f"const {c_type(kernel.inputs[i].dtype)} v{i} = "
+        f"*(const {c_type(kernel.inputs[i].dtype)} *)p{i};"
+        for i in first
+    ] + self.step_lines(kernel, kernel.steps, n_in)
     v = convert(f"v{_ref(kernel)}", value, red.dtype)
+    result = kernel.result_ref
+    tail = [f"const {c_type(red.dtype)} v{kernel.reduced_ref} = ({c_type(red.dtype)})acc;"]
+    tail += [
+        f"const {c_type(kernel.inputs[i].dtype)} v{i} = *(const {c_type(kernel.inputs[i].dtype)} *)"
+        f"(base[{i}]" + "".join(f" + o{a} * est[{i}][{a}]" for a in kept) + ");"
+        for i in late
+    ]
+    tail += self.step_lines(kernel, kernel.epilogue, kernel.reduced_ref + 1)
     loops_in, close_in = _loops("r", red.axes, 8)
     loops_out, close_out = _loops("o", kept, 4)
     offsets_in = "\n".join(
         f"{' ' * 8}char *p{i} = q{i}" + "".join(f" + r{a} * st[{i}][{a}]" for a in red.axes) + ";"
-        for i in range(n_in)
+        for i in first
     )
     offsets_out = "\n".join(
         f"{' ' * 4}char *q{i} = base[{i}]" + "".join(f" + o{a} * st[{i}][{a}]" for a in kept) + ";"
-        for i in range(n_in)
+        for i in first
     )
+    in_prologue = ", ".join("1" if i in first else "0" for i in range(n_in)) or "0"
+    out_type = c_type(kernel.value_dtype(result))
+    out_typenum = TYPENUM[kernel.value_dtype(result)]
     out_offset = "".join(f" + o{a} * ost[{a}]" for a in kept)
     empty_check = ""
     if red.kind in ("max", "min") and red.initial is None:
@@ -262,6 +281,8 @@ static PyObject *{name}(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     PyArrayObject *op[{max(n_in, 1)}] = {{NULL}};
     PyArrayObject *out = NULL;
     npy_intp shape[{max(nd, 1)}], st[{max(n_in, 1)}][{max(nd, 1)}], ost[{max(nd, 1)}];
+    npy_intp est[{max(n_in, 1)}][{max(nd, 1)}];
+    static const int in_prologue[{max(n_in, 1)}] = {{{in_prologue}}};
     npy_intp odims[{max(out_nd, 1)}];
     char *base[{max(n_in, 1)}];
     static const int reduced[{max(nd, 1)}] = {{{axes_c}}};
@@ -278,6 +299,7 @@ static PyObject *{name}(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         shape[d] = 1;
     for (i = 0; i < {n_in}; i++) {{  /* broadcast: right-aligned, size 1 stretches */
         int off = {nd} - PyArray_NDIM(op[i]);
+        if (!in_prologue[i]) continue;
         if (off < 0) {{
             PyErr_SetString(PyExc_ValueError, "{name}: an input has too many dimensions");
             goto fail;
@@ -299,6 +321,7 @@ static PyObject *{name}(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     for (i = 0; i < {n_in}; i++) {{
         int off = {nd} - PyArray_NDIM(op[i]);
         base[i] = PyArray_BYTES(op[i]);
+        if (!in_prologue[i]) continue;
         for (d = 0; d < {nd}; d++)
             st[i][d] = (d < off || PyArray_DIM(op[i], d - off) == 1)
                            ? 0 : PyArray_STRIDE(op[i], d - off);
@@ -309,15 +332,16 @@ static PyObject *{name}(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             odims[k++] = reduced[d] ? 1 : shape[d];
     }}
 {empty_check}
+{_epilogue_strides(late, nd, kept, red.keepdims)}
     if (nargs == {n_in + 1} && PyArray_Check(args[{n_in}])
         && PyArray_NDIM((PyArrayObject *)args[{n_in}]) == {out_nd}
-        && PyArray_TYPE((PyArrayObject *)args[{n_in}]) == {TYPENUM[red.dtype]}
+        && PyArray_TYPE((PyArrayObject *)args[{n_in}]) == {out_typenum}
         && PyArray_ISCARRAY((PyArrayObject *)args[{n_in}])
         && PyArray_CompareLists(PyArray_DIMS((PyArrayObject *)args[{n_in}]), odims, {out_nd})) {{
         out = (PyArrayObject *)args[{n_in}];  /* reuse the previous call's buffer */
         Py_INCREF(out);
     }} else {{
-        out = (PyArrayObject *)PyArray_EMPTY({out_nd}, odims, {TYPENUM[red.dtype]}, 0);
+        out = (PyArrayObject *)PyArray_EMPTY({out_nd}, odims, {out_typenum}, 0);
     }}
     if (out == NULL) goto fail;
     for (d = 0, k = 0; d < {nd}; d++) {{
@@ -339,7 +363,8 @@ static PyObject *{name}(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {_indent(body, 8)}
         {update.format(v=v)}
 {close_in}
-    *({c_type(red.dtype)} *)(outp{out_offset}) = ({c_type(red.dtype)})acc;
+{_indent(tail, 4)}
+    *({out_type} *)(outp{out_offset}) = v{result};
 {close_out}
     NPY_END_THREADS;
     }}
@@ -356,6 +381,35 @@ fail:
 
 
 CRenderer.reduce_function = _reduce_function
+
+
+def _epilogue_strides(late, nd, kept, keepdims):
+    """C filling est[i][axis] for the epilogue's inputs: strides over the output's
+    axes (right-aligned, size 1 broadcast); another size is a broadcast error."""
+    if not late:
+        return ""
+    out_axes = list(range(nd)) if keepdims else kept
+    lines = []
+    for i in late:
+        lines.append(f"    {{ int off = {len(out_axes)} - PyArray_NDIM(op[{i}]);")
+        lines.append(
+            "      if (off < 0) { PyErr_SetString(PyExc_ValueError, "
+            '"an epilogue input has too many dimensions"); goto fail; }'
+        )
+        for k, a in enumerate(out_axes):
+            lines.append(
+                f"      if ({k} < off || PyArray_DIM(op[{i}], {k} - off) == 1) est[{i}][{a}] = 0;"
+            )
+            lines.append(
+                f"      else if (PyArray_DIM(op[{i}], {k} - off) == odims[{k}]) "
+                f"est[{i}][{a}] = PyArray_STRIDE(op[{i}], {k} - off);"
+            )
+            lines.append(
+                '      else { PyErr_SetString(PyExc_ValueError, "operands could not be '
+                "broadcast together (a reduction's epilogue)\"); goto fail; }"
+            )
+        lines.append("    }")
+    return "\n".join(lines)
 
 
 def _ref(kernel):

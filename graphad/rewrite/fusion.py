@@ -60,53 +60,89 @@ def _same_pattern(var, root) -> bool:
     return len(a) == len(b) and all((x == 1) == (y == 1) for x, y in zip(a, b))
 
 
+class Group:
+    """The nodes of one kernel-to-be, collected from its root backwards.
+
+    ``nodes`` are in reverse topological order while collecting. Before a reduction
+    joins, joiners form the epilogue (or the whole kernel, without one); after, they
+    form the reduction's prologue and must be read only by it and other prologue
+    nodes. ``pattern`` is the variable whose broadcast pattern the next joiner needs.
+    """
+
+    def __init__(self, node, pattern):
+        self.nodes = [node]
+        self.pattern = pattern
+        self.exported = []
+        self.reduce = node if reduction(node) is not None else None
+        self.prologue = {node} if self.reduce is not None else set()
+        self.epilogue = [] if self.reduce is not None else None
+
+    def add(self, node, export=False):
+        self.nodes.append(node)
+        if export:
+            self.exported.append(node)
+        if self.reduce is not None:
+            self.prologue.add(node)
+
+    def add_reduction(self, node):
+        """A reduction feeding this (elementwise) group: what came before is its
+        epilogue, what comes next its prologue."""
+        self.epilogue = list(reversed(self.nodes))
+        self.nodes.append(node)
+        self.reduce, self.prologue, self.pattern = node, {node}, node.inputs[0]
+
+
 def fusion_groups(fgraph):
-    """(nodes, exported) per kernel to build: the nodes in topological order, the last
-    one the root (an elementwise node, or a reduction fed by the rest), and the nodes
-    whose results are also read outside the kernel (extra outputs, computed once)."""
+    """The Groups of ``fgraph``, each with ``nodes`` in topological order (the last one
+    the root), ``exported`` nodes (extra outputs, computed once), and, for a kernel
+    ending in a reduction, ``reduce`` and its ``epilogue`` nodes."""
     order = fgraph.toposort()
     position = {node: i for i, node in enumerate(order)}
-    group_of = {}  # node -> index into groups
-    groups, shape_of, exported = [], [], []
+    group_of = {}  # node -> Group
+    groups = []
     for node in reversed(order):
         is_reduce = reduction(node) is not None
         if not (is_reduce or fusible(node)):
             continue
         out = node.outputs[0]
-        target, export = None, False
-        if not is_reduce:
-            target, export = _join(node, fgraph.clients[out], group_of, groups, position)
+        readers = fgraph.clients[out]
+        target, export = _join(node, readers, group_of, position)
         if target is not None:
-            full = len(groups[target]) >= MAX_STEPS
-            if full or not _same_pattern(out, shape_of[target]):
-                target, export = None, False
+            full = len(target.nodes) >= MAX_STEPS
+            if full or not _same_pattern(out, target.pattern):
+                target = None
         if target is None:
-            target = len(groups)
-            groups.append([])
-            shape_of.append(node.inputs[0] if is_reduce else out)
-            exported.append([])
-        groups[target].append(node)
-        if export:
-            exported[target].append(node)
+            target = Group(node, node.inputs[0] if is_reduce else out)
+            groups.append(target)
+        elif is_reduce:
+            target.add_reduction(node)
+        else:
+            target.add(node, export)
         group_of[node] = target
-    return [(list(reversed(g)), e) for g, e in zip(groups, exported)]
+    for g in groups:
+        g.nodes.reverse()
+    return groups
 
 
-def _join(node, readers, group_of, groups, position):
-    """(group, exported) that ``node`` can join: the one group reading it; exported
-    when something else reads it too. An exported node's other readers must come
-    after the group's root, or the kernel would feed itself."""
+def _join(node, readers, group_of, position):
+    """(group, exported) that ``node`` can join, or (None, False): the one group
+    reading it. Exported when something else reads it too; an exported node's other
+    readers must come after the group's root, or the kernel would feed itself."""
     found = {group_of.get(c) for c, _ in readers if c != "output"}
     found.discard(None)
     if len(found) != 1:
         return None, False
     target = found.pop()
-    others = [c for c, _ in readers if c == "output" or group_of.get(c) != target]
+    others = [c for c, _ in readers if c == "output" or group_of.get(c) is not target]
+    if reduction(node) is not None:  # a reduction may feed an elementwise epilogue
+        ok = not others and target.reduce is None and not target.exported
+        return (target, False) if ok else (None, False)
+    if target.reduce is not None:  # a prologue node is read by the prologue only
+        inside = not others and all(c in target.prologue for c, _ in readers)
+        return (target, False) if inside else (None, False)
     if not others:
         return target, False
-    root = groups[target][0]
-    if reduction(root) is not None:
-        return None, False  # a reduction kernel has one output: the reduced value
+    root = target.nodes[0]
     if all(c == "output" or position[c] > position[root] for c in others):
         return target, True
     return None, False
@@ -123,8 +159,9 @@ class FusionPass:
 
     def run(self, fgraph, record, strict=False):
         start = time.perf_counter()
-        for group, exported in fusion_groups(fgraph):
-            kernel, inputs = build_kernel(group, exported)
+        for g in fusion_groups(fgraph):
+            group, exported = g.nodes, g.exported
+            kernel, inputs = build_kernel(group, exported, g.reduce, g.epilogue or ())
             if not inputs:  # nothing but literals: fold's business, not a kernel's
                 continue
             root = group[-1]

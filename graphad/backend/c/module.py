@@ -159,6 +159,40 @@ def _multi_output_thunk(node, fn):
     return thunk
 
 
+def _epilogue_thunk(node, fn):
+    """A reduction kernel whose epilogue reads inputs writes the reduced shape, which
+    is right unless an epilogue input is larger at run time along a dimension the
+    graph leaves unknown; then the NumPy reference runs this call."""
+    kernel = node.op.kernel
+    red = kernel.reduce
+    first, late = sorted(kernel.prologue_inputs()), sorted(kernel.epilogue_inputs())
+    reference = numpy_thunk(node)
+
+    def thunk(inputs, out=None):
+        shapes = [getattr(a, "shape", ()) for a in inputs]
+        try:
+            full = np.broadcast_shapes(*(shapes[i] for i in first))
+            full = (1,) * (red.ndim - len(full)) + full
+            reduced = tuple(
+                1 if a in red.axes else n
+                for a, n in enumerate(full)
+                if red.keepdims or a not in red.axes
+            )
+            fits = np.broadcast_shapes(reduced, *(shapes[i] for i in late)) == reduced
+        except ValueError as exc:
+            raise ShapeError(str(exc)) from None
+        if not fits:
+            return reference(inputs)
+        try:
+            return [fn(*inputs) if out is None else fn(*inputs, out)]
+        except ValueError as exc:
+            raise ShapeError(str(exc)) from None
+
+    thunk.kind = "c"
+    thunk.accepts_out = True
+    return thunk
+
+
 def thunk_maker(fgraph):
     """A ``make_thunk(node)`` for the VM: compiled kernels where the module has them,
     the NumPy reference elsewhere."""
@@ -175,6 +209,9 @@ def thunk_maker(fgraph):
 
         if len(node.outputs) > 1:
             return _multi_output_thunk(node, fn)
+        kernel = getattr(node.op, "kernel", None)
+        if kernel is not None and kernel.reduce is not None and kernel.epilogue_inputs():
+            return _epilogue_thunk(node, fn)
 
         def thunk(inputs, out=None):
             try:
