@@ -358,11 +358,13 @@ static PyObject *{name}(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {loops_out}
 {offsets_out}
     {acc_type} acc = {init};
+{_contiguous_inner(kernel, first, update.format(v=v), self)}
 {loops_in}
 {offsets_in}
 {_indent(body, 8)}
         {update.format(v=v)}
 {close_in}
+{"    }" if _one_axis(kernel, first) else ""}
 {_indent(tail, 4)}
     *({out_type} *)(outp{out_offset}) = v{result};
 {close_out}
@@ -381,6 +383,35 @@ fail:
 
 
 CRenderer.reduce_function = _reduce_function
+
+
+def _one_axis(kernel, first):
+    return len(kernel.reduce.axes) == 1 and bool(first)
+
+
+def _contiguous_inner(kernel, first, update, renderer):
+    """The inner loop specialized for one reduced axis along which every input is
+    contiguous (a row sum of a C-ordered matrix): plain indexing the compiler can
+    vectorize. Opens an ``else`` that the generic loops fill."""
+    if not _one_axis(kernel, first):
+        return ""
+    (a,) = kernel.reduce.axes
+    cond = " && ".join(
+        f"st[{i}][{a}] == (npy_intp)sizeof({c_type(kernel.inputs[i].dtype)})" for i in first
+    )
+    loads = [
+        f"const {c_type(kernel.inputs[i].dtype)} v{i} = "
+        f"((const {c_type(kernel.inputs[i].dtype)} *)q{i})[r{a}];"
+        for i in first
+    ]
+    body = loads + renderer.step_lines(kernel, kernel.steps, len(kernel.inputs)) + [update]
+    return (
+        f"    if ({cond}) {{\n"
+        f"        for (npy_intp r{a} = 0; r{a} < shape[{a}]; r{a}++) {{\n"
+        f"{_indent(body, 12)}\n"
+        "        }\n"
+        "    } else {"
+    )
 
 
 def _epilogue_strides(late, nd, kept, keepdims):
