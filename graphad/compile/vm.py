@@ -4,6 +4,12 @@ Each graph variable has a slot. Inputs, constants and shared values are written 
 their slots by the Function; each step reads its input slots and writes its output
 slots; an intermediate slot is cleared after its last reader, so memory follows
 liveness.
+
+Buffers are reused by liveness: an array a compiled node made goes, once its last
+reader has run and nothing else holds it (its reference count says so), into a pool
+by shape and dtype; a later kernel whose output has that shape and dtype writes into
+it instead of allocating, in this call or the next. Outputs handed to the user are
+never pooled while the user holds them.
 """
 
 from __future__ import annotations
@@ -42,10 +48,9 @@ class VM:
         for slot, i in last_use.items():
             if slot not in keep:
                 frees[i].append(slot)
-        results = set(fgraph.outputs)
         self.steps = [
             (
-                _reusing(make_thunk(node), node, results),
+                make_thunk(node),
                 [self.slot[v] for v in node.inputs],
                 [self.slot[v] for v in node.outputs],
                 node,
@@ -57,6 +62,11 @@ class VM:
         self.constants = [(self.slot[v], v.data) for v in leaves if isinstance(v, Constant)]
         self.node_time = [0.0] * len(order)
         self.node_calls = [0] * len(order)
+        # slots whose arrays compiled code allocated (never views of other arrays)
+        self.fresh_slots = {
+            i for thunk, _, outs, _, _ in self.steps if getattr(thunk, "fresh", False) for i in outs
+        }
+        self.pool: dict = {}  # (shape, dtype) -> arrays free for reuse
 
     def new_storage(self):
         storage = [None] * self.n_slots
@@ -66,11 +76,21 @@ class VM:
 
     def run(self, storage, profile=False):
         """Execute every step; raise a node-naming error if one fails."""
+        pool, fresh = self.pool, self.fresh_slots
+        touched = set()  # shapes used in this call; others are dropped at its end
         for k, (thunk, ins, outs, node, frees) in enumerate(self.steps):
             args = [storage[i] for i in ins]
             start = time.perf_counter() if profile else 0.0
+            buf = None
+            out_key = getattr(thunk, "out_key", None)
+            if out_key is not None and pool:
+                key = out_key(args)
+                bucket = pool.get(key)
+                if bucket:
+                    buf = bucket.pop()
+                    touched.add(key)
             try:
-                results = thunk(args)
+                results = thunk(args) if buf is None else thunk(args, buf)
             except GraphadError as exc:
                 if getattr(exc, "node", None) is not None:
                     raise
@@ -84,39 +104,27 @@ class VM:
                 _check_finite(node, args, results)
             for i, value in zip(outs, results):
                 storage[i] = value
+            args = buf = results = None  # hold no references while freeing
             for i in frees:
-                storage[i] = None
+                value, storage[i] = storage[i], None
+                if i in fresh and _unshared(value):
+                    key = (value.shape, value.dtype.str)
+                    pool.setdefault(key, []).append(value)
+                    touched.add(key)
+        if len(pool) > len(touched):  # a call with other shapes: free what it left
+            for key in [k for k in pool if k not in touched]:
+                del pool[key]
 
 
-class _Reuse:
-    """A compiled thunk that writes into the array it returned last time, when the
-    inputs have the same shapes again and nothing else holds that array (its
-    reference count says so): intermediates are not reallocated on every call."""
-
-    __slots__ = ("thunk", "buffer", "shapes", "kind")
-
-    def __init__(self, thunk):
-        self.thunk, self.buffer, self.shapes = thunk, None, None
-        self.kind = thunk.kind
-
-    def __call__(self, inputs):
-        shapes = [getattr(a, "shape", None) for a in inputs]
-        buf = self.buffer
-        # referenced by self.buffer, buf and getrefcount's argument only
-        if buf is not None and shapes == self.shapes and sys.getrefcount(buf) == 3:
-            results = self.thunk(inputs, buf)
-        else:
-            results = self.thunk(inputs)
-        self.buffer, self.shapes = results[0], shapes
-        return results
-
-
-def _reusing(thunk, node, results):
-    """``thunk``, made to reuse its output buffer when that output is an intermediate
-    (a function output is handed to the user and must be fresh)."""
-    if getattr(thunk, "accepts_out", False) and not any(o in results for o in node.outputs):
-        return _Reuse(thunk)
-    return thunk
+def _unshared(value) -> bool:
+    """An array nobody else references (only the caller's variable, this function's
+    argument and getrefcount's) that owns its writable memory: safe to overwrite."""
+    return (
+        type(value) is np.ndarray
+        and value.flags.owndata
+        and value.flags.writeable
+        and sys.getrefcount(value) == 3
+    )
 
 
 def _leaves(order):

@@ -156,6 +156,7 @@ def _multi_output_thunk(node, fn):
         return reference(inputs)
 
     thunk.kind = "c"
+    thunk.fresh = True
     return thunk
 
 
@@ -189,8 +190,39 @@ def _epilogue_thunk(node, fn):
             raise ShapeError(str(exc)) from None
 
     thunk.kind = "c"
-    thunk.accepts_out = True
+    thunk.fresh = True
     return thunk
+
+
+def _out_key(kernel, dtype):
+    """A function from a kernel's input arrays to (shape, dtype) of its output: the
+    key of the buffer pool (vm.py)."""
+    dtype = np.dtype(dtype).str
+    red = kernel.reduce
+    if red is None:
+
+        def key(inputs):
+            try:
+                return np.broadcast_shapes(*(np.shape(a) for a in inputs)), dtype
+            except ValueError:  # the kernel itself reports the mismatch
+                return None
+
+        return key
+
+    def reduced_key(inputs):
+        try:
+            full = np.broadcast_shapes(*(np.shape(a) for a in inputs))
+        except ValueError:
+            return None
+        full = (1,) * (red.ndim - len(full)) + full
+        shape = tuple(
+            1 if a in red.axes else n
+            for a, n in enumerate(full)
+            if red.keepdims or a not in red.axes
+        )
+        return shape, dtype
+
+    return reduced_key
 
 
 def thunk_maker(fgraph):
@@ -220,7 +252,9 @@ def thunk_maker(fgraph):
                 raise ShapeError(str(exc)) from None
 
         thunk.kind = "c"
-        thunk.accepts_out = getattr(node.op, "kernel", None) is not None
+        thunk.fresh = True
+        if kernel is not None:
+            thunk.out_key = _out_key(kernel, node.outputs[0].dtype)
         return thunk
 
     return make_thunk
