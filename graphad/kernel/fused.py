@@ -58,13 +58,12 @@ class Fused(Op):
             )
             late = [inputs[i].type.shape for i in sorted(kernel.epilogue_inputs())]
             shape = broadcast_static([shape, *late], what=f"the epilogue of {self}")
-        shapes = (
-            [shape]
-            + [  # an extra output has the broadcast shape of what it reads
-                broadcast_static([inputs[i].type.shape for i in self.kernel.input_deps(r)])
-                for r in self.kernel.outputs[1:]
+        shapes = [shape]
+        if red is None:  # each output has the broadcast shape of the inputs it reads
+            shapes = [
+                broadcast_static([inputs[i].type.shape for i in kernel.input_deps(r)])
+                for r in kernel.outputs
             ]
-        )
         outs = [
             TensorType(d, shp).make_variable() for d, shp in zip(self.kernel.out_dtypes(), shapes)
         ]
@@ -93,10 +92,9 @@ class Fused(Op):
             _run_steps(kernel, kernel.epilogue, values)
             outputs[0][0] = np.array(values[kernel.result_ref])
             return
-        for k, (cell, ref) in enumerate(zip(outputs, self.kernel.outputs)):
-            if k:  # an extra output: its own inputs' broadcast shape
-                deps = self.kernel.input_deps(ref)
-                shape = np.broadcast_shapes(*(np.shape(inputs[i]) for i in deps))
+        for cell, ref in zip(outputs, kernel.outputs):  # shaped by the inputs each reads
+            deps = kernel.input_deps(ref)
+            shape = np.broadcast_shapes(*(np.shape(inputs[i]) for i in deps))
             cell[0] = np.array(np.broadcast_to(values[ref], shape))
 
     def infer_shape(self, node, input_shapes):

@@ -71,6 +71,8 @@ class Group:
 
     def __init__(self, node, pattern):
         self.nodes = [node]
+        self.roots = [node]  # several after a merge of groups reading one value
+        self.merged = False  # merged into another group
         self.pattern = pattern
         self.exported = []
         self.reduce = node if reduction(node) is not None else None
@@ -106,6 +108,8 @@ def fusion_groups(fgraph):
             continue
         out = node.outputs[0]
         readers = fgraph.clients[out]
+        if not is_reduce:
+            _merge_readers(fgraph, node, readers, group_of, position)
         target, export = _join(node, readers, group_of, position)
         if target is not None:
             full = len(target.nodes) >= MAX_STEPS
@@ -119,9 +123,50 @@ def fusion_groups(fgraph):
         else:
             target.add(node, export)
         group_of[node] = target
+    groups = [g for g in groups if not g.merged]
     for g in groups:
-        g.nodes.reverse()
+        g.nodes.sort(key=position.__getitem__)
+        last = g.nodes[-1]
+        inside = set(g.nodes)
+        for r in g.roots:  # a root read outside the kernel is one of its outputs
+            if r is not last and any(
+                c == "output" or c not in inside for c, _ in fgraph.clients[r.outputs[0]]
+            ):
+                g.exported.append(r)
     return groups
+
+
+def _merge_readers(fgraph, node, readers, group_of, position):
+    """Make the elementwise groups that all read ``node`` one kernel with several
+    outputs, so ``node`` is computed once and its result never stored: exp(x) read by
+    sin and by cos ⇒ one kernel writing sin(exp(x)) and cos(exp(x)).
+
+    Safe when nothing outside the groups reads their values before the last of
+    their nodes runs: then no group waits on another through an outside node."""
+    found = {group_of.get(c) for c, _ in readers if c != "output"}
+    found.discard(None)
+    if len(found) < 2:
+        return
+    groups = sorted(found, key=lambda g: position[g.roots[0]])
+    out = node.outputs[0]
+    if any(g.reduce is not None or not _same_pattern(out, g.pattern) for g in groups):
+        return
+    if sum(len(g.nodes) for g in groups) >= MAX_STEPS:
+        return
+    members = {n for g in groups for n in g.nodes}
+    last = max(position[n] for n in members)
+    for n in members:
+        for c, _ in fgraph.clients[n.outputs[0]]:
+            if c != "output" and c not in members and position[c] <= last:
+                return
+    keep = groups[0]
+    for g in groups[1:]:
+        keep.nodes += g.nodes
+        keep.roots += g.roots
+        keep.exported += g.exported
+        g.merged = True
+        for n in g.nodes:
+            group_of[n] = keep
 
 
 def _join(node, readers, group_of, position):
@@ -142,8 +187,8 @@ def _join(node, readers, group_of, position):
         return (target, False) if inside else (None, False)
     if not others:
         return target, False
-    root = target.nodes[0]
-    if all(c == "output" or position[c] > position[root] for c in others):
+    last = max(position[r] for r in target.roots)
+    if all(c == "output" or position[c] > last for c in others):
         return target, True
     return None, False
 

@@ -456,3 +456,28 @@ def test_logsumexp_over_rows_reads_the_matrix_twice():
     assert sorted(n.op.kernel.reduce.kind for n in readers) == ["max", "sum"]
     assert_c_kernels(f)
     check_against_reference(f, [z], out, normal((6, 50)))
+
+
+def test_kernels_reading_one_intermediate_merge_into_one_multi_output_kernel():
+    """exp(x*y) read by a sin chain and a cos chain: one kernel computes it once and
+    writes both results, so it is never stored and read back."""
+    x, y = _vectors("x", "y")
+    t = ga.exp(x * y)
+    outs = [ga.sin(t) + 1, ga.cos(t) * 2]
+    f = ga.function([x, y], outs)
+    (node,) = f.maker.fgraph.apply_nodes
+    assert len(node.outputs) == 2 and steps_named(f, "exp") == 1
+    assert_c_kernels(f)
+    check_against_reference(f, [x, y], outs, normal((30,), (30,)))
+
+
+def test_merged_outputs_keep_their_own_shapes():
+    """sin(t) reads x, y only; cos(t) * z reads z too: when z alone is long at run
+    time, sin(t) keeps the short shape (the reference runs that call)."""
+    x, y, z = _vectors("x", "y", "z")
+    t = ga.exp(x * y)
+    outs = [ga.sin(t), ga.cos(t) * z]
+    f = ga.function([x, y, z], outs)
+    assert len(f.maker.fgraph.apply_nodes) == 1
+    check_against_reference(f, [x, y, z], outs, normal((4,), (4,), (4,)))
+    check_against_reference(f, [x, y, z], outs, normal((1,), (1,), (6,)))

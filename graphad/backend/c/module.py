@@ -142,7 +142,7 @@ def _multi_output_thunk(node, fn):
     unless a dimension the graph leaves unknown is 1 in some inputs only; then the
     NumPy reference runs this call."""
     kernel = node.op.kernel
-    deps = [sorted(kernel.input_deps(r)) for r in kernel.outputs[1:]]
+    deps = [sorted(kernel.input_deps(r)) for r in kernel.outputs]
     reference = numpy_thunk(node)
 
     def thunk(inputs):
