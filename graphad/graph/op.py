@@ -20,27 +20,23 @@ from __future__ import annotations
 from .basic import Apply
 
 
-class Op:
-    """Base of every operation. See the module docstring for the contract."""
+class Value:
+    """An immutable value identified by its class and ``params`` (the attributes
+    named in ``__props__``): ops and scalar ops, which merging and the compile cache
+    compare and hash."""
 
     __props__: tuple = ()
-    fusion_kind = "opaque"
-    commutative = False
-    associative = False
-    identity = None  # the neutral element, when the op has one
-    # Outputs that may alias (be views of) an input: {output index: input index}.
-    view_map: dict = {}
 
     @property
     def params(self) -> tuple:
-        """The values that make two instances of this op class equal."""
+        """The values that make two instances of this class equal."""
         return tuple(getattr(self, name) for name in self.__props__)
 
     def __eq__(self, other) -> bool:
         return type(self) is type(other) and self.params == other.params
 
     def __hash__(self) -> int:
-        # ops are immutable values, hashed on every merge and rewrite: hash once
+        # hashed on every merge and rewrite: once
         h = self.__dict__.get("_hash")
         if h is None:
             h = self.__dict__["_hash"] = hash((type(self), self.params))
@@ -50,6 +46,18 @@ class Op:
         state = dict(self.__dict__)
         state.pop("_hash", None)  # str hashes differ between processes
         return state
+
+
+class Op(Value):
+    """Base of every operation. See the module docstring for the contract."""
+
+    __props__: tuple = ()
+    fusion_kind = "opaque"
+    commutative = False
+    associative = False
+    identity = None  # the neutral element, when the op has one
+    # Outputs that may alias (be views of) an input: {output index: input index}.
+    view_map: dict = {}
 
     def __str__(self) -> str:
         name = type(self).__name__

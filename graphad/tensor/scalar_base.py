@@ -11,6 +11,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..graph.op import Value
+
 
 def _m():
     from . import math
@@ -18,7 +20,7 @@ def _m():
     return math
 
 
-class ScalarOp:
+class ScalarOp(Value):
     """Base of elementwise primitives; subclasses set ``nin`` and ``ufunc`` or ``impl``."""
 
     nin = 1
@@ -33,24 +35,6 @@ class ScalarOp:
     @property
     def name(self) -> str:
         return re.sub(r"(?<!^)(?=[A-Z])", "_", type(self).__name__).lower()
-
-    @property
-    def params(self):
-        return tuple(getattr(self, p) for p in self.__props__)
-
-    def __eq__(self, other):
-        return type(self) is type(other) and self.params == other.params
-
-    def __hash__(self):
-        h = self.__dict__.get("_hash")  # immutable value: hash once
-        if h is None:
-            h = self.__dict__["_hash"] = hash((type(self), self.params))
-        return h
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state.pop("_hash", None)  # str hashes differ between processes
-        return state
 
     def __str__(self):
         return self.name
