@@ -24,74 +24,42 @@
 #define GRAPHAD_FN static inline
 #endif
 
-GRAPHAD_FN int32_t graphad_floordiv_i32(int32_t a, int32_t b)
-{
-    int32_t q;
-    if (b == 0)
-        return 0;
-    if (b == -1) /* negate in unsigned arithmetic: INT32_MIN wraps, no trap */
-        return (int32_t)((uint32_t)0 - (uint32_t)a);
-    q = a / b;
-    if (a % b != 0 && ((a < 0) != (b < 0)))
-        q -= 1;
-    return q;
-}
+/* Signed: round toward minus infinity; b == -1 negates in unsigned arithmetic, so
+ * MIN wraps to MIN instead of trapping. */
+#define GRAPHAD_INT_DIVMOD(T, U, BITS)                                                  \
+    GRAPHAD_FN T graphad_floordiv_i##BITS(T a, T b)                                     \
+    {                                                                                   \
+        T q;                                                                            \
+        if (b == 0)                                                                     \
+            return 0;                                                                   \
+        if (b == -1)                                                                    \
+            return (T)((U)0 - (U)a);                                                    \
+        q = a / b;                                                                      \
+        if (a % b != 0 && ((a < 0) != (b < 0)))                                         \
+            q -= 1;                                                                     \
+        return q;                                                                       \
+    }                                                                                   \
+    GRAPHAD_FN T graphad_mod_i##BITS(T a, T b)                                          \
+    {                                                                                   \
+        T r;                                                                            \
+        if (b == 0 || b == -1)                                                          \
+            return 0;                                                                   \
+        r = a % b;                                                                      \
+        if (r != 0 && ((r < 0) != (b < 0)))                                             \
+            r += b;                                                                     \
+        return r;                                                                       \
+    }
 
-GRAPHAD_FN int32_t graphad_mod_i32(int32_t a, int32_t b)
-{
-    int32_t r;
-    if (b == 0 || b == -1)
-        return 0;
-    r = a % b;
-    if (r != 0 && ((r < 0) != (b < 0)))
-        r += b;
-    return r;
-}
-
-GRAPHAD_FN int64_t graphad_floordiv_i64(int64_t a, int64_t b)
-{
-    int64_t q;
-    if (b == 0)
-        return 0;
-    if (b == -1) /* negate in unsigned arithmetic: INT64_MIN wraps, no trap */
-        return (int64_t)((uint64_t)0 - (uint64_t)a);
-    q = a / b;
-    if (a % b != 0 && ((a < 0) != (b < 0)))
-        q -= 1;
-    return q;
-}
-
-GRAPHAD_FN int64_t graphad_mod_i64(int64_t a, int64_t b)
-{
-    int64_t r;
-    if (b == 0 || b == -1)
-        return 0;
-    r = a % b;
-    if (r != 0 && ((r < 0) != (b < 0)))
-        r += b;
-    return r;
-}
+GRAPHAD_INT_DIVMOD(int32_t, uint32_t, 32)
+GRAPHAD_INT_DIVMOD(int64_t, uint64_t, 64)
 
 /* Unsigned: C already rounds as NumPy does; only a zero divisor needs care. */
-GRAPHAD_FN uint32_t graphad_floordiv_u32(uint32_t a, uint32_t b)
-{
-    return b == 0 ? 0 : a / b;
-}
+#define GRAPHAD_UINT_DIVMOD(T, BITS)                                                    \
+    GRAPHAD_FN T graphad_floordiv_u##BITS(T a, T b) { return b == 0 ? 0 : a / b; }      \
+    GRAPHAD_FN T graphad_mod_u##BITS(T a, T b) { return b == 0 ? 0 : a % b; }
 
-GRAPHAD_FN uint32_t graphad_mod_u32(uint32_t a, uint32_t b)
-{
-    return b == 0 ? 0 : a % b;
-}
-
-GRAPHAD_FN uint64_t graphad_floordiv_u64(uint64_t a, uint64_t b)
-{
-    return b == 0 ? 0 : a / b;
-}
-
-GRAPHAD_FN uint64_t graphad_mod_u64(uint64_t a, uint64_t b)
-{
-    return b == 0 ? 0 : a % b;
-}
+GRAPHAD_UINT_DIVMOD(uint32_t, 32)
+GRAPHAD_UINT_DIVMOD(uint64_t, 64)
 
 /* Float floor division and modulo as NumPy computes them (npy_divmod): the
  * remainder takes the sign of the divisor, the quotient is rounded from the exact

@@ -11,6 +11,18 @@ MODES = ("FAST_COMPILE", "FAST_RUN")
 # every FAST_RUN rewrite except fusion, on the reference backend: for tests that look
 # at what single rewrite rules made of a graph
 REWRITES = ga.compile.modes.Mode("FAST_RUN", passes="REWRITES")
+# no rewrites at all, on the reference backend: the graph as written (rewrite tests' oracle)
+AS_WRITTEN = ga.compile.modes.Mode("FAST_COMPILE", passes="NONE")
+
+
+def assert_same_result(f, ref, args):
+    """``f`` and ``ref`` give equal arrays (dtype, shape, values; NaN where NaN is;
+    -0.0 equals +0.0) for ``args``."""
+    got, want = f(*args), ref(*args)
+    for g, w in zip(got, want) if isinstance(got, list) else [(got, want)]:
+        g, w = np.asarray(g), np.asarray(w)
+        assert g.dtype == w.dtype and g.shape == w.shape
+        np.testing.assert_array_equal(g, w)
 
 
 def random_value(rng, shape, dtype="float64", low=-1.0, high=1.0):

@@ -99,14 +99,9 @@ def _warn_once(msg):
 
 def _user_stacklevel() -> int:
     """The stacklevel of the first frame outside graphad (the user's ga.function line)."""
-    import sys
+    from ..graph.basic import user_frame
 
-    from ..graph.basic import _PACKAGE_DIR
-
-    level, frame = 2, sys._getframe(2)
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
-        frame, level = frame.f_back, level + 1
-    return level
+    return user_frame(2)[1]
 
 
 def _check_inputs(inputs):

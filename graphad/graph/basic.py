@@ -155,15 +155,21 @@ class Apply:
         return f"Apply({self.op}, inputs={self.inputs}, outputs={self.outputs})"
 
 
+def user_frame(depth=1):
+    """(frame, level) of the innermost stack frame outside the graphad package, the
+    search starting ``depth`` levels above the function calling ``user_frame`` (1: its
+    caller); ``level`` counts the same way (a ``warnings.warn`` stacklevel from there).
+    The frame is None when every frame is graphad's."""
+    frame, level = sys._getframe(depth + 1), depth
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    return frame, level
+
+
 def user_source():
     """The (file, line) of the innermost stack frame outside the graphad package."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        filename = frame.f_code.co_filename
-        if not filename.startswith(_PACKAGE_DIR):
-            return (filename, frame.f_lineno)
-        frame = frame.f_back
-    return None
+    frame, _ = user_frame(1)
+    return None if frame is None else (frame.f_code.co_filename, frame.f_lineno)
 
 
 def format_source(source) -> str:

@@ -50,12 +50,7 @@ class Fused(Op):
             [inputs[i].type.shape for i in first], what=f"the inputs of {self}"
         )
         if red is not None:
-            shape = (1,) * (red.ndim - len(shape)) + tuple(shape)
-            shape = tuple(
-                1 if a in red.axes else s
-                for a, s in enumerate(shape)
-                if red.keepdims or a not in red.axes
-            )
+            shape = red.out_shape(shape)
             late = [inputs[i].type.shape for i in sorted(kernel.epilogue_inputs())]
             shape = broadcast_static([shape, *late], what=f"the epilogue of {self}")
         shapes = [shape]

@@ -71,6 +71,16 @@ class KReduce:
             (self.kind, self.axes, self.keepdims, self.ndim, self.dtype, repr(self.initial))
         )
 
+    def out_shape(self, shape) -> tuple:
+        """The result's shape (static entries may be None) for an iteration space of
+        ``shape``, which is padded with leading 1s to ``ndim`` axes."""
+        shape = (1,) * (self.ndim - len(shape)) + tuple(shape)
+        return tuple(
+            1 if a in self.axes else n
+            for a, n in enumerate(shape)
+            if self.keepdims or a not in self.axes
+        )
+
 
 @dataclass(frozen=True)
 class Kernel:

@@ -102,11 +102,6 @@ class CRenderer:
         )
         fast = _indent(self.body(kernel, "i", strided=False), 16)
         slow = _indent(self.body(kernel, "i", strided=True), 16)
-        convert_in = "\n".join(
-            f"    op[{i}] = (PyArrayObject *)PyArray_FROM_OTF(args[{i}], {TYPENUM[d]}, "
-            f"NPY_ARRAY_ALIGNED);\n    if (op[{i}] == NULL) goto fail;"
-            for i, d in enumerate(dtypes[:n_in])
-        )
         out_descr = "\n".join(
             f"    descr[{n_in + j}] = PyArray_DescrFromType({TYPENUM[d]});"
             for j, d in enumerate(dtypes[n_in:])
@@ -122,12 +117,7 @@ static PyObject *{name}(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject *result = NULL;
     int i_op;
     (void)self;
-    if (nargs != {n_in} && nargs != {n_in + 1}) {{
-        PyErr_Format(PyExc_TypeError, "{name} takes {n_in} arrays (and an output), got %zd",
-                     nargs);
-        return NULL;
-    }}
-{convert_in}
+{_take_inputs(name, kernel)}
     for (i_op = 0; i_op < {n_in}; i_op++)
         flags[i_op] = NPY_ITER_READONLY | NPY_ITER_NBO | NPY_ITER_ALIGNED;
     for (i_op = {n_in}; i_op < {n}; i_op++)
@@ -237,7 +227,7 @@ def _reduce_function(self, name, kernel):
         f"*(const {c_type(kernel.inputs[i].dtype)} *)p{i};"
         for i in first
     ] + self.step_lines(kernel, kernel.steps, n_in)
-    v = convert(f"v{_ref(kernel)}", value, red.dtype)
+    v = convert(f"v{kernel.outputs[0]}", value, red.dtype)
     result = kernel.result_ref
     tail = [f"const {c_type(red.dtype)} v{kernel.reduced_ref} = ({c_type(red.dtype)})acc;"]
     tail += [
@@ -268,11 +258,6 @@ def _reduce_function(self, name, kernel):
                         "{"maximum" if red.kind == "max" else "minimum"} which has no identity");
         goto fail;
     }}"""
-    converts = "\n".join(
-        f"    op[{i}] = (PyArrayObject *)PyArray_FROM_OTF(args[{i}], {TYPENUM[inp.dtype]}, "
-        f"NPY_ARRAY_ALIGNED);\n    if (op[{i}] == NULL) goto fail;"
-        for i, inp in enumerate(kernel.inputs)
-    )
     axes_c = ", ".join("1" if a in red.axes else "0" for a in range(nd)) or "0"
     return f"""
 /* {kernel.describe()} */
@@ -289,12 +274,7 @@ static PyObject *{name}(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     npy_intp inner = 1, outer = 1;
     int i, d, k;
     (void)self;
-    if (nargs != {n_in} && nargs != {n_in + 1}) {{
-        PyErr_Format(PyExc_TypeError, "{name} takes {n_in} arrays (and an output), got %zd",
-                     nargs);
-        return NULL;
-    }}
-{converts}
+{_take_inputs(name, kernel)}
     for (d = 0; d < {nd}; d++)
         shape[d] = 1;
     for (i = 0; i < {n_in}; i++) {{  /* broadcast: right-aligned, size 1 stretches */
@@ -443,14 +423,10 @@ def _epilogue_strides(late, nd, kept, keepdims):
     return "\n".join(lines)
 
 
-def _ref(kernel):
-    return kernel.outputs[0]
-
-
 def _loops(var, axes, indent):
     opens, closes = [], []
-    for depth, a in enumerate(axes):
-        pad = " " * (indent - 4 + 0 * depth)
+    for a in axes:
+        pad = " " * (indent - 4)
         opens.append(f"{pad}for (npy_intp {var}{a} = 0; {var}{a} < shape[{a}]; {var}{a}++) {{")
         closes.append(f"{pad}}}")
     if not axes:
@@ -466,6 +442,28 @@ def _collect_outputs(n_in, n_out):
         )
     items = ", ".join(f"NpyIter_GetOperandArray(it)[{n_in + j}]" for j in range(n_out))
     return f'    result = Py_BuildValue("({"O" * n_out})", {items});'
+
+
+def _take_inputs(name, kernel):
+    """C shared by every kernel function: check the argument count (the inputs, then
+    optionally a reusable output buffer) and view each input as an aligned array of its
+    dtype in ``op[i]``."""
+    n_in = len(kernel.inputs)
+    lines = [
+        f"    if (nargs != {n_in} && nargs != {n_in + 1}) {{",
+        f'        PyErr_Format(PyExc_TypeError, "{name} takes {n_in} arrays (and an output), '
+        'got %zd",',
+        "                     nargs);",
+        "        return NULL;",
+        "    }",
+    ]
+    for i, inp in enumerate(kernel.inputs):
+        lines.append(
+            f"    op[{i}] = (PyArrayObject *)PyArray_FROM_OTF(args[{i}], {TYPENUM[inp.dtype]}, "
+            "NPY_ARRAY_ALIGNED);"
+        )
+        lines.append(f"    if (op[{i}] == NULL) goto fail;")
+    return "\n".join(lines)
 
 
 def _indent(lines, n):

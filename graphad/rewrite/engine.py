@@ -10,12 +10,11 @@ touches, until no rule applies. It stops after a budget of rewrites proportional
 the graph size, naming the rule that kept firing, so it never loops forever. Every
 firing is counted in a ``RewriteRecord`` (``f.maker.rewrites`` on a compiled
 function). Nodes a rule creates inherit the user's source line (and the ``grad`` tag)
-of the node they replace.
+of the node they replace, and reuse equal nodes the graph already has.
 """
 
 from __future__ import annotations
 
-import time
 import warnings
 from collections import Counter, deque
 
@@ -238,12 +237,15 @@ class _Worklist:
             self._add(client)
             self.push(client)
 
-    def share(self, fgraph, new):
-        """``new`` with each node it adds to the graph replaced by an equal node the
-        graph already has, where there is one."""
+    def share(self, fgraph, new, old, root):
+        """``new``, ready to replace ``old``: each node it adds to the graph is replaced
+        by an equal node the graph already has, where there is one, and the others get
+        ``root``'s source line and grad tag. A replacement reading ``old`` is refused."""
         order, seen, stack = [], set(), [(new, False)]
         while stack:  # post-order over the nodes not yet in the graph
             var, done = stack.pop()
+            if var is old:
+                raise ValueError(f"the replacement of {old!r} reads {old!r} itself")
             node = var.owner
             if node is None or var in fgraph.variables:
                 continue
@@ -255,6 +257,7 @@ class _Worklist:
             seen.add(node)
             stack.append((var, True))
             stack.extend((v, False) for v in node.inputs)
+        grad = getattr(root.tag, "grad", None)
         canon = {}
         for node in order:
             if any(v in canon for v in node.inputs):
@@ -263,6 +266,10 @@ class _Worklist:
             found = self.index.get(key) if key is not None else None
             if found is not None and found is not node:
                 canon.update(zip(node.outputs, found.outputs))
+                continue
+            node.source = root.source
+            if grad is not None:
+                node.tag.grad = grad
         return canon.get(new, new)
 
 
@@ -310,16 +317,17 @@ def _try_rule(fgraph, node, r, pass_name, record, strict, disabled, work) -> boo
         pairs = r.apply(fgraph, node)
         if not pairs:
             return False
-        pairs = {old: work.share(fgraph, new) for old, new in pairs.items()}
         for old, new in pairs.items():
             if not isinstance(new, Variable):
                 raise TypeError(f"returned {new!r} for {old!r}, not a variable")
-            if old is new:
-                continue
-            if not old.type.is_compatible(new.type):
+        pairs = {
+            old: new if new is old else work.share(fgraph, new, old, node)
+            for old, new in pairs.items()
+        }
+        for old, new in pairs.items():
+            if old is not new and not old.type.is_compatible(new.type):
                 record.declined[(pass_name, r.name)] += 1
                 return False
-            _inherit(fgraph, old, new, node)
         fgraph.replace_all([(o, n) for o, n in pairs.items() if o is not n], reason=r.name)
     except Exception as exc:
         where = f"{node.op} built at {format_source(node.source)}"
@@ -332,25 +340,6 @@ def _try_rule(fgraph, node, r, pass_name, record, strict, disabled, work) -> boo
         return False
     record.fire(pass_name, r.name)
     return True
-
-
-def _inherit(fgraph, old, new, root):
-    """Give the nodes between ``new`` and the existing graph ``root``'s source line and
-    grad tag; refuse a replacement that reads the variable it replaces."""
-    grad = getattr(root.tag, "grad", None)
-    stack, seen = [new], set()
-    while stack:
-        var = stack.pop()
-        if var is old:
-            raise ValueError(f"the replacement of {old!r} reads {old!r} itself")
-        node = var.owner
-        if node is None or var in fgraph.variables or node in seen:
-            continue
-        seen.add(node)
-        node.source = root.source
-        if grad is not None:
-            node.tag.grad = grad
-        stack.extend(node.inputs)
 
 
 def _over_budget(pass_name, fired, budget, strict):
@@ -372,8 +361,4 @@ class RulePass:
         self.table = table
 
     def run(self, fgraph, record, strict=False):
-        start = time.perf_counter()
         run_table(fgraph, self.table, self.name, record, strict)
-        record.pass_times[self.name] = record.pass_times.get(self.name, 0.0) + (
-            time.perf_counter() - start
-        )

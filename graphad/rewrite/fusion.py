@@ -14,8 +14,6 @@ on its own, run by NumPy.
 
 from __future__ import annotations
 
-import time
-
 from ..kernel.fused import Fused
 from ..kernel.lower import build_kernel
 from ..tensor.scalar_base import C_TYPES
@@ -203,7 +201,6 @@ class FusionPass:
         self.name = name
 
     def run(self, fgraph, record, strict=False):
-        start = time.perf_counter()
         for g in fusion_groups(fgraph):
             group, exported = g.nodes, g.exported
             kernel, inputs = build_kernel(group, exported, g.reduce, g.epilogue or ())
@@ -217,6 +214,3 @@ class FusionPass:
             pairs = zip([root, *exported], node.outputs)
             fgraph.replace_all([(n.outputs[0], out) for n, out in pairs], reason="fusion")
             record.fire(self.name, "fuse_elemwise" if len(group) > 1 else "kernel_of_one")
-        record.pass_times[self.name] = record.pass_times.get(self.name, 0.0) + (
-            time.perf_counter() - start
-        )

@@ -8,8 +8,6 @@ before the node is looked at. Linear in the graph size.
 
 from __future__ import annotations
 
-import time
-
 from ..graph.basic import Constant
 
 
@@ -22,11 +20,7 @@ class MergePass:
         self.name = name
 
     def run(self, fgraph, record, strict=False):
-        start = time.perf_counter()
         merge(fgraph, record, self.name)
-        record.pass_times[self.name] = record.pass_times.get(self.name, 0.0) + (
-            time.perf_counter() - start
-        )
 
 
 def merge(fgraph, record, pass_name="merge"):

@@ -9,6 +9,7 @@ pass, naming the pass that broke it.
 from __future__ import annotations
 
 import gc
+import time
 
 from ..graph.verify import LintError, lint
 from .canonicalize import canonicalize_rules
@@ -65,7 +66,10 @@ def run_pipeline(fgraph, mode_name, strict=False, check=False) -> RewriteRecord:
     gc.disable()
     try:
         for step in PIPELINES[mode_name]:
+            start = time.perf_counter()
             step.run(fgraph, record, strict)
+            elapsed = time.perf_counter() - start
+            record.pass_times[step.name] = record.pass_times.get(step.name, 0.0) + elapsed
             if check:
                 _lint_after(fgraph, step)
     finally:

@@ -53,6 +53,20 @@ def _is_max_shifted(x) -> bool:
     return shift.owner is not None and getattr(shift.owner.op, "kind", None) == "max"
 
 
+@node_rule(so.Log)
+def log_of_indexed_softmax(fgraph, node):
+    """log(softmax(z)[rows, labels]) ⇒ log_softmax(z)[rows, labels]"""
+    (picked,) = node.inputs
+    index = picked.owner
+    if index is None or not isinstance(index.op, Subtensor):
+        return None
+    probs = index.inputs[0]
+    if probs.owner is None or not isinstance(probs.owner.op, Softmax):
+        return None
+    logp = LogSoftmax(probs.owner.op.axis)(probs.owner.inputs[0])
+    return {node.outputs[0]: index.op(logp, *index.inputs[1:])}
+
+
 stabilize_rules = RuleTable(
     "stabilize",
     [
@@ -68,26 +82,9 @@ stabilize_rules = RuleTable(
         rule("expm1", (m.sub, (m.exp, "x"), 1), (m.expm1, "x"), where=_float),
         rule("log_softmax", (m.log, P(Softmax, "x", name="s")), _log_softmax),
         rule("logsumexp", (m.log, P(Reduce, (m.exp, "x"), name="s")), _logsumexp),
+        log_of_indexed_softmax,
     ],
 )
-
-
-@node_rule(so.Log)
-def log_of_indexed_softmax(fgraph, node):
-    """log(softmax(z)[rows, labels]) ⇒ log_softmax(z)[rows, labels]"""
-    (picked,) = node.inputs
-    index = picked.owner
-    if index is None or not isinstance(index.op, Subtensor):
-        return None
-    probs = index.inputs[0]
-    if probs.owner is None or not isinstance(probs.owner.op, Softmax):
-        return None
-    logp = LogSoftmax(probs.owner.op.axis)(probs.owner.inputs[0])
-    return {node.outputs[0]: index.op(logp, *index.inputs[1:])}
-
-
-stabilize_rules = stabilize_rules + RuleTable("stabilize_indexing", [log_of_indexed_softmax])
-stabilize_rules.name = "stabilize"
 
 
 def stabilized(outputs, keep=()):

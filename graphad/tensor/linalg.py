@@ -19,8 +19,27 @@ from .type import TensorType, broadcast_static, result_dtype
 from .variable import as_tensor_variable
 
 
-class MatMul(Op):
+class _ThroughBlas:
+    """The C path of a BLAS-backed op: blas.py's ``<driver>_ok`` and
+    ``<driver>_function`` (float32/float64 through CBLAS; NumPy elsewhere)."""
+
+    driver = ""
+
+    def c_function_ok(self, node):
+        return getattr(blas, f"{self.driver}_ok")(node)
+
+    def c_function(self, name, node):
+        return getattr(blas, f"{self.driver}_function")(name, node)
+
+    c_headers = staticmethod(blas.headers)
+    c_include_dirs = staticmethod(blas.include_dirs)
+    c_link_args = staticmethod(blas.link_args)
+
+
+class MatMul(_ThroughBlas, Op):
     """``np.matmul(a, b)``: matrix product, batched over leading axes."""
+
+    driver = "matmul"  # GEMM/GEMV, batched
 
     fusion_kind = "opaque"
 
@@ -102,24 +121,15 @@ class MatMul(Op):
             return [None]
         return [terms[0] if len(terms) == 1 else terms[0] + terms[1]]
 
-    # C backend: GEMM/GEMV through CBLAS (float32/float64); NumPy elsewhere
-    def c_function_ok(self, node):
-        return blas.matmul_ok(node)
 
-    def c_function(self, name, node):
-        return blas.matmul_function(name, node)
-
-    c_headers = staticmethod(blas.headers)
-    c_include_dirs = staticmethod(blas.include_dirs)
-    c_link_args = staticmethod(blas.link_args)
-
-
-class Gemm(Op):
+class Gemm(_ThroughBlas, Op):
     """``beta * C + alpha * (A @ B)`` for matrices A, B and a C that broadcasts to the
     product's shape (BLAS's GEMM; the specialize pass makes it from ``dot`` + ``add``).
 
     Inputs: ``C, alpha, A, B, beta``, with ``alpha`` and ``beta`` scalars.
     """
+
+    driver = "gemm"  # one GEMM (or GEMV) on an output already holding beta * C
 
     fusion_kind = "opaque"
 
@@ -143,17 +153,6 @@ class Gemm(Op):
         out *= alpha
         out = out + beta * c  # C may broadcast, so not in place
         outputs[0][0] = np.asarray(out, dtype=node.outputs[0].dtype)
-
-    # C backend: one GEMM (or GEMV) on an output that already holds beta * C
-    def c_function_ok(self, node):
-        return blas.gemm_ok(node)
-
-    def c_function(self, name, node):
-        return blas.gemm_function(name, node)
-
-    c_headers = staticmethod(blas.headers)
-    c_include_dirs = staticmethod(blas.include_dirs)
-    c_link_args = staticmethod(blas.link_args)
 
     def infer_shape(self, node, input_shapes):
         from .elemwise import broadcast_shapes_symbolic

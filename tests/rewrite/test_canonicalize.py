@@ -15,15 +15,13 @@ import numpy as np
 import pytest
 
 import graphad as ga
-from graphad.compile.modes import Mode
 from graphad.graph.basic import Constant
 from graphad.rewrite.canonicalize import canonicalize_rules
 from graphad.tensor.elemwise import SumToShape
 from graphad.tensor.reduce import Reduce
 from graphad.tensor.shape import DimShuffle, ShapeI
-from tests.util import REWRITES
+from tests.util import AS_WRITTEN, REWRITES, assert_same_result
 
-AS_WRITTEN = Mode("FAST_COMPILE", passes="NONE")
 SPECIAL = np.array([np.nan, np.inf, -np.inf, -0.0, 0.0, 1.5, -2.0, 3.0])
 INTS = np.array([-3, 0, 2, 7, -1, 5, 1, 4])
 DEFAULT_SHAPES = {0: (), 1: (8,), 2: (2, 4), 3: (2, 2, 2)}
@@ -59,15 +57,6 @@ def op_names(f):
 
 def compile_both(inputs, out):
     return ga.function(inputs, out, mode=REWRITES), ga.function(inputs, out, mode=AS_WRITTEN)
-
-
-def assert_same_result(f, ref, args):
-    got, want = f(*args), ref(*args)
-    for g, w in zip(got, want) if isinstance(got, list) else [(got, want)]:
-        g, w = np.asarray(g), np.asarray(w)
-        assert g.dtype == w.dtype and g.shape == w.shape
-        # assert_array_equal: NaN positions must agree; -0.0 == +0.0 (x + 0 may flip it)
-        np.testing.assert_array_equal(g, w)
 
 
 def only(f, name):

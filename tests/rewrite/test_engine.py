@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 import graphad as ga
-from graphad.compile.modes import Mode
 from graphad.errors import RewriteError
 from graphad.graph.fgraph import FunctionGraph
 from graphad.graph.verify import LintError, lint
@@ -21,9 +20,8 @@ from graphad.rewrite.pattern import P, compile_pattern
 from graphad.tensor import math as m
 from graphad.tensor import scalar_ops as so
 from graphad.tensor.nnet import Softmax
-from tests.util import REWRITES
+from tests.util import AS_WRITTEN, REWRITES
 
-AS_WRITTEN = Mode("FAST_COMPILE", passes="NONE")
 HERE = os.path.basename(__file__)
 
 

@@ -13,11 +13,10 @@ import numpy as np
 import pytest
 
 import graphad as ga
-from graphad.compile.modes import Mode
 from graphad.graph.basic import Constant
 from graphad.rewrite.fold import MAX_ELEMENTS
+from tests.util import AS_WRITTEN, assert_same_result
 
-AS_WRITTEN = Mode("FAST_COMPILE", passes="NONE")
 SPECIAL = np.array([np.nan, np.inf, -np.inf, -0.0, 0.0, 1.5, -2.0, 3.0])
 
 
@@ -56,14 +55,6 @@ def constant_values(f):
         steps = kernel.steps if kernel is not None else ()
         values += [a.value for step in steps for a in step.args if hasattr(a, "value")]
     return [float(v) for v in values]
-
-
-def assert_same_result(f, ref, args):
-    got, want = f(*args), ref(*args)
-    for g, w in zip(got, want) if isinstance(got, list) else [(got, want)]:
-        g, w = np.asarray(g), np.asarray(w)
-        assert g.dtype == w.dtype and g.shape == w.shape
-        np.testing.assert_array_equal(g, w)
 
 
 def compile_pair(inputs, out, mode="FAST_RUN"):

@@ -27,9 +27,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import graphad as ga
-from graphad.compile.modes import Mode
+from tests.util import AS_WRITTEN
 
-AS_WRITTEN = Mode("FAST_COMPILE", passes="NONE")
 # examples per run (each compiles two functions); raise it to hunt for bugs
 EXAMPLES = int(os.environ.get("GRAPHAD_REWRITE_EXAMPLES", "150"))
 MAX_DEPTH = 5

@@ -10,13 +10,10 @@ import numpy as np
 import pytest
 
 import graphad as ga
-from graphad.compile.modes import Mode
 from graphad.errors import GraphadTypeError
 from graphad.tensor import scalar_ops as so
 from graphad.tensor.linalg import Gemm, MatMul
-from tests.util import REWRITES, verify_grad, verify_rop
-
-AS_WRITTEN = Mode("FAST_COMPILE", passes="NONE")
+from tests.util import AS_WRITTEN, REWRITES, verify_grad, verify_rop
 
 
 def compile_both(inputs, outputs):

@@ -8,15 +8,13 @@ import numpy as np
 import pytest
 
 import graphad as ga
-from graphad.compile.modes import Mode
 from graphad.rewrite.stabilize import stabilized
 from graphad.tensor import scalar_ops as so
 from graphad.tensor.nnet import LogSoftmax, Softmax
 from graphad.tensor.reduce import Reduce
-from tests.util import REWRITES
+from tests.util import AS_WRITTEN, REWRITES
 
 # the graph exactly as written: the oracle every rewrite is compared with
-AS_WRITTEN = Mode("FAST_COMPILE", passes="NONE")
 
 
 def op_keys(f):

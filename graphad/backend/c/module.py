@@ -172,13 +172,7 @@ def _epilogue_thunk(node, fn):
     def thunk(inputs, out=None):
         shapes = [getattr(a, "shape", ()) for a in inputs]
         try:
-            full = np.broadcast_shapes(*(shapes[i] for i in first))
-            full = (1,) * (red.ndim - len(full)) + full
-            reduced = tuple(
-                1 if a in red.axes else n
-                for a, n in enumerate(full)
-                if red.keepdims or a not in red.axes
-            )
+            reduced = red.out_shape(np.broadcast_shapes(*(shapes[i] for i in first)))
             fits = np.broadcast_shapes(reduced, *(shapes[i] for i in late)) == reduced
         except ValueError as exc:
             raise ShapeError(str(exc)) from None
@@ -211,16 +205,9 @@ def _out_key(kernel, dtype):
 
     def reduced_key(inputs):
         try:
-            full = np.broadcast_shapes(*(np.shape(a) for a in inputs))
+            return red.out_shape(np.broadcast_shapes(*(np.shape(a) for a in inputs))), dtype
         except ValueError:
             return None
-        full = (1,) * (red.ndim - len(full)) + full
-        shape = tuple(
-            1 if a in red.axes else n
-            for a, n in enumerate(full)
-            if red.keepdims or a not in red.axes
-        )
-        return shape, dtype
 
     return reduced_key
 
