@@ -53,12 +53,11 @@ class Fused(Op):
             shape = red.out_shape(shape)
             late = [inputs[i].type.shape for i in sorted(kernel.epilogue_inputs())]
             shape = broadcast_static([shape, *late], what=f"the epilogue of {self}")
-        shapes = [shape]
-        if red is None:  # each output has the broadcast shape of the inputs it reads
-            shapes = [
-                broadcast_static([inputs[i].type.shape for i in kernel.input_deps(r)])
-                for r in kernel.outputs
-            ]
+        shapes = [shape] if red is not None else []
+        shapes += [  # the broadcast shape of the inputs each reads
+            broadcast_static([inputs[i].type.shape for i in kernel.input_deps(r)])
+            for r in kernel.full_outputs
+        ]
         outs = [
             TensorType(d, shp).make_variable() for d, shp in zip(self.kernel.out_dtypes(), shapes)
         ]
@@ -86,8 +85,8 @@ class Fused(Op):
             values.append(np.asarray(result, dtype=red.dtype))
             _run_steps(kernel, kernel.epilogue, values)
             outputs[0][0] = np.array(values[kernel.result_ref])
-            return
-        for cell, ref in zip(outputs, kernel.outputs):  # shaped by the inputs each reads
+            outputs = outputs[1:]
+        for cell, ref in zip(outputs, kernel.full_outputs):  # shaped by the inputs each reads
             deps = kernel.input_deps(ref)
             shape = np.broadcast_shapes(*(np.shape(inputs[i]) for i in deps))
             cell[0] = np.array(np.broadcast_to(values[ref], shape))
@@ -96,10 +95,8 @@ class Fused(Op):
         from ..tensor.elemwise import broadcast_shapes_symbolic
         from ..tensor.shape import shape_tuple
 
-        if self.kernel.reduce is not None:
-            return [shape_tuple(node.outputs[0])]
-        result = []
-        for ref, out in zip(self.kernel.outputs, node.outputs):
+        result = [shape_tuple(node.outputs[0])] if self.kernel.reduce is not None else []
+        for ref, out in zip(self.kernel.full_outputs, node.outputs[len(result) :]):
             deps = sorted(self.kernel.input_deps(ref))
             result.append(
                 broadcast_shapes_symbolic([input_shapes[i] for i in deps], out.type.shape)

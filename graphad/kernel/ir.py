@@ -86,10 +86,12 @@ class KReduce:
 class Kernel:
     """Inputs, a topologically ordered list of scalar steps, and the output values.
 
-    With ``reduce``, the one output value is reduced (the steps are its prologue), and
-    ``epilogue`` steps may follow on the reduced value: it is value ``reduced_ref``
-    (right after the prologue's), the epilogue's values come after it, and the last
-    one is the kernel's result. Epilogue steps read inputs at the reduced shape.
+    With ``reduce``, the first output value is reduced (the steps are its prologue),
+    and ``epilogue`` steps may follow on the reduced value: it is value
+    ``reduced_ref`` (right after the prologue's), the epilogue's values come after it,
+    and the last one is the kernel's first result. Epilogue steps read inputs at the
+    reduced shape. Further outputs are prologue values, written at the full shape of
+    the inputs they read (computed in the reduction's pass, for later kernels).
     """
 
     inputs: tuple
@@ -133,14 +135,23 @@ class Kernel:
 
     def prologue_inputs(self) -> set:
         """The input indices the prologue reads (at the full iteration shape)."""
-        return self.input_deps(self.outputs[0]) if self.reduce else set(range(len(self.inputs)))
+        if self.reduce is None:
+            return set(range(len(self.inputs)))
+        return set().union(*(self.input_deps(r) for r in self.outputs))
+
+    @property
+    def full_outputs(self) -> tuple:
+        """The output values written at the broadcast shape of the inputs each reads:
+        all of an elementwise kernel's, a reduction kernel's exported prologue values."""
+        return self.outputs[1:] if self.reduce is not None else self.outputs
 
     def describe(self, ref=None, depth=6) -> str:
         """The kernel's outputs as nested expressions: ``tanh(add(mul(i0, i1), i2))``
         (``...`` below ``depth`` levels, so a long chain prints in one line)."""
         if ref is None:
             if self.reduce is not None:
-                return self.describe(self.result_ref, depth)
+                refs = (self.result_ref, *self.full_outputs)
+                return ", ".join(self.describe(r, depth) for r in refs)
             return ", ".join(self.describe(r, depth) for r in self.outputs)
         if isinstance(ref, Literal):
             return repr(ref.value)
@@ -181,9 +192,8 @@ class Kernel:
         return deps
 
     def out_dtypes(self) -> list:
-        if self.reduce is not None:
-            return [self.value_dtype(self.result_ref)]
-        return [self.value_dtype(r) for r in self.outputs]
+        first = [self.result_ref] if self.reduce is not None else []
+        return [self.value_dtype(r) for r in (*first, *self.full_outputs)]
 
 
 def c_literal(value, dtype: str) -> str:

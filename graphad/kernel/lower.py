@@ -2,7 +2,8 @@
 
 Inputs are the group's external variables, in order of first use; 0-d constants
 become literals; each elementwise node becomes one scalar step; a reduction root
-becomes the kernel's ``reduce``, its feeders the prologue.
+becomes the kernel's ``reduce``, its feeders the prologue (exported prologue values
+are extra full-shape outputs).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from .ir import Kernel, KInput, Literal, ScalarStep
 def build_kernel(group, exported=(), reduce_node=None, epilogue=()):
     """(Kernel, input variables) for a group of nodes in topological order: the last
     node is the root, the ``exported`` ones extra outputs; with ``reduce_node``, the
-    nodes before it are its prologue and those in ``epilogue`` run on its result."""
+    nodes before it are its prologue (the exported ones among them) and those in
+    ``epilogue`` run on its result."""
     epi = set(epilogue)
     body = [n for n in group if n is not reduce_node and n not in epi]
     members = {n.outputs[0] for n in group}
@@ -33,7 +35,8 @@ def build_kernel(group, exported=(), reduce_node=None, epilogue=()):
     reduced = len(inputs) + len(steps)
     refs[reduce_node.outputs[0]] = reduced
     tail = _steps(list(epilogue), refs, reduced + 1)
-    kernel = Kernel(kinputs, tuple(steps), (refs[reduce_node.inputs[0]],), red, tuple(tail))
+    outs = (refs[reduce_node.inputs[0]],) + tuple(refs[n.outputs[0]] for n in exported)
+    kernel = Kernel(kinputs, tuple(steps), outs, red, tuple(tail))
     return kernel, inputs
 
 

@@ -222,6 +222,8 @@ def _reduce_function(self, name, kernel):
     value = kernel.value_dtype(kernel.outputs[0])
     _, update = _REDUCE[red.kind]
     first, late = sorted(kernel.prologue_inputs()), sorted(kernel.epilogue_inputs())
+    exports = kernel.full_outputs
+    n_x = max(len(exports), 1)
     body = [
         f"const {c_type(kernel.inputs[i].dtype)} v{i} = "
         f"*(const {c_type(kernel.inputs[i].dtype)} *)p{i};"
@@ -243,9 +245,25 @@ def _reduce_function(self, name, kernel):
         for i in first
     )
     offsets_out = "\n".join(
-        f"{' ' * 4}char *q{i} = base[{i}]" + "".join(f" + o{a} * st[{i}][{a}]" for a in kept) + ";"
-        for i in first
+        [
+            f"{' ' * 4}char *q{i} = base[{i}]"
+            + "".join(f" + o{a} * st[{i}][{a}]" for a in kept)
+            + ";"
+            for i in first
+        ]
+        + [
+            f"{' ' * 4}char *x{j} = PyArray_BYTES(xo[{j}])"
+            + "".join(f" + o{a} * xst[{j}][{a}]" for a in kept)
+            + ";"
+            for j in range(len(exports))
+        ]
     )
+    stores = [
+        f"*({c_type(kernel.value_dtype(r))} *)(x{j}"
+        + "".join(f" + r{a} * xst[{j}][{a}]" for a in red.axes)
+        + f") = v{r};"
+        for j, r in enumerate(exports)
+    ]
     in_prologue = ", ".join("1" if i in first else "0" for i in range(n_in)) or "0"
     out_type = c_type(kernel.value_dtype(result))
     out_typenum = TYPENUM[kernel.value_dtype(result)]
@@ -265,6 +283,8 @@ static PyObject *{name}(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {{
     PyArrayObject *op[{max(n_in, 1)}] = {{NULL}};
     PyArrayObject *out = NULL;
+    PyArrayObject *xo[{n_x}] = {{NULL}};
+    npy_intp xst[{n_x}][{max(nd, 1)}];
     npy_intp shape[{max(nd, 1)}], st[{max(n_in, 1)}][{max(nd, 1)}], ost[{max(nd, 1)}];
     npy_intp est[{max(n_in, 1)}][{max(nd, 1)}];
     static const int in_prologue[{max(n_in, 1)}] = {{{in_prologue}}};
@@ -313,6 +333,7 @@ static PyObject *{name}(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }}
 {empty_check}
 {_epilogue_strides(late, nd, kept, red.keepdims)}
+{_allocate_exports(kernel)}
     if (nargs == {n_in + 1} && PyArray_Check(args[{n_in}])
         && PyArray_NDIM((PyArrayObject *)args[{n_in}]) == {out_nd}
         && PyArray_TYPE((PyArrayObject *)args[{n_in}]) == {out_typenum}
@@ -343,6 +364,7 @@ static PyObject *{name}(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {offsets_in}
 {_indent(body, 8)}
         {update.format(v=v)}
+{_indent(stores, 8)}
 {close_in}
 {"    }" if _one_axis(kernel, first) else ""}
 {_indent(tail, 4)}
@@ -352,11 +374,13 @@ static PyObject *{name}(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }}
     for (i = 0; i < {n_in}; i++)
         Py_XDECREF(op[i]);
-    return (PyObject *)out;
+{_return_outputs(len(exports))}
 fail:
     for (i = 0; i < {n_in}; i++)
         Py_XDECREF(op[i]);
     Py_XDECREF(out);
+    for (i = 0; i < {n_x}; i++)
+        Py_XDECREF(xo[i]);
     return NULL;
 }}
 """
@@ -377,20 +401,59 @@ def _contiguous_inner(kernel, first, update, renderer):
         return ""
     (a,) = kernel.reduce.axes
     cond = " && ".join(
-        f"st[{i}][{a}] == (npy_intp)sizeof({c_type(kernel.inputs[i].dtype)})" for i in first
+        [f"st[{i}][{a}] == (npy_intp)sizeof({c_type(kernel.inputs[i].dtype)})" for i in first]
+        + [
+            f"xst[{j}][{a}] == (npy_intp)sizeof({c_type(kernel.value_dtype(r))})"
+            for j, r in enumerate(kernel.full_outputs)
+        ]
     )
+    stores = [
+        f"(({c_type(kernel.value_dtype(r))} *)x{j})[r{a}] = v{r};"
+        for j, r in enumerate(kernel.full_outputs)
+    ]
     loads = [
         f"const {c_type(kernel.inputs[i].dtype)} v{i} = "
         f"((const {c_type(kernel.inputs[i].dtype)} *)q{i})[r{a}];"
         for i in first
     ]
     body = loads + renderer.step_lines(kernel, kernel.steps, len(kernel.inputs)) + [update]
+    body += stores
     return (
         f"    if ({cond}) {{\n"
         f"        for (npy_intp r{a} = 0; r{a} < shape[{a}]; r{a}++) {{\n"
         f"{_indent(body, 12)}\n"
         "        }\n"
         "    } else {"
+    )
+
+
+def _allocate_exports(kernel):
+    """C allocating the arrays a reduction kernel writes its exported prologue values
+    to, at the iteration shape, with ``xst[j][axis]`` their strides (0 where size 1)."""
+    lines = []
+    nd = kernel.reduce.ndim
+    for j, r in enumerate(kernel.full_outputs):
+        typenum = TYPENUM[kernel.value_dtype(r)]
+        lines += [
+            f"    xo[{j}] = (PyArrayObject *)PyArray_EMPTY({nd}, shape, {typenum}, 0);",
+            f"    if (xo[{j}] == NULL) goto fail;",
+            f"    for (d = 0; d < {nd}; d++)",
+            f"        xst[{j}][d] = shape[d] == 1 ? 0 : PyArray_STRIDE(xo[{j}], d);",
+        ]
+    return "\n".join(lines)
+
+
+def _return_outputs(n_exports):
+    """C returning the reduced array, or a tuple of it and the exported arrays."""
+    if not n_exports:
+        return "    return (PyObject *)out;"
+    items = ", ".join(["(PyObject *)out"] + [f"(PyObject *)xo[{j}]" for j in range(n_exports)])
+    return (
+        f"    {{\n        PyObject *result = PyTuple_Pack({n_exports + 1}, {items});\n"
+        "        Py_DECREF(out);\n"
+        f"        for (i = 0; i < {n_exports}; i++)\n"
+        "            Py_DECREF(xo[i]);\n"
+        "        return result;\n    }"
     )
 
 

@@ -5,14 +5,19 @@ outputs back, a node joins the group of its consumer when every reader of its
 result is in that group (so the result never needs to exist as an array) and it has
 the consumer's rank and broadcast pattern (a bias vector's ``exp`` is not recomputed
 for every row). An intermediate read twice inside one group is computed once.
-0-d constants are inlined as literals. Fusion never crosses an op of another kind
-(GEMM, indexing, reductions), and an op without a C expression for its dtypes stays
-on its own, run by NumPy.
+0-d constants are inlined as literals. A reduction ends a kernel (its feeders are the
+prologue, the elementwise work on its result the epilogue); a prologue value that later
+kernels read too is written by the reduction kernel as an extra full-shape output, so
+``e / e.sum(axis=1, keepdims=True)`` computes ``e`` once, in the reduction's pass.
+Fusion never crosses an op of another kind (GEMM, indexing), and an op without a C
+expression for its dtypes stays on its own, run by NumPy.
 
     tanh(x * y + z) * exp(-x * x)   ⇒   Fused{mul,add,tanh,mul,neg,exp,mul}(x, y, z)
 """
 
 from __future__ import annotations
+
+import heapq
 
 from ..kernel.fused import Fused
 from ..kernel.lower import build_kernel
@@ -63,8 +68,9 @@ class Group:
 
     ``nodes`` are in reverse topological order while collecting. Before a reduction
     joins, joiners form the epilogue (or the whole kernel, without one); after, they
-    form the reduction's prologue and must be read only by it and other prologue
-    nodes. ``pattern`` is the variable whose broadcast pattern the next joiner needs.
+    form the reduction's prologue: inside the kernel only prologue nodes read them
+    (an exported one is also read by later kernels, at the full shape). ``pattern`` is
+    the variable whose broadcast pattern the next joiner needs.
     """
 
     def __init__(self, node, pattern):
@@ -96,7 +102,7 @@ def fusion_groups(fgraph):
     """The Groups of ``fgraph``, each with ``nodes`` in topological order (the last one
     the root), ``exported`` nodes (extra outputs, computed once), and, for a kernel
     ending in a reduction, ``reduce`` and its ``epilogue`` nodes."""
-    order = fgraph.toposort()
+    order = _order(fgraph)
     position = {node: i for i, node in enumerate(order)}
     group_of = {}  # node -> Group
     groups = []
@@ -168,27 +174,63 @@ def _merge_readers(fgraph, node, readers, group_of, position):
 
 
 def _join(node, readers, group_of, position):
-    """(group, exported) that ``node`` can join, or (None, False): the one group
-    reading it. Exported when something else reads it too; an exported node's other
-    readers must come after the group's root, or the kernel would feed itself."""
+    """(group, exported) that ``node`` can join, or (None, False): a group reading it,
+    the earliest that can take it. Exported when something else reads it too; an
+    exported node's other readers must come after the group's root, or the kernel
+    would feed itself."""
     found = {group_of.get(c) for c, _ in readers if c != "output"}
     found.discard(None)
-    if len(found) != 1:
-        return None, False
-    target = found.pop()
+    for target in sorted(found, key=lambda g: max(position[r] for r in g.roots)):
+        export = _joins(node, target, readers, group_of, position)
+        if export is not None:
+            return target, export
+    return None, False
+
+
+def _joins(node, target, readers, group_of, position):
+    """None if ``node`` cannot join ``target``, else whether it would be exported."""
+    inside = [c for c, _ in readers if c != "output" and group_of.get(c) is target]
     others = [c for c, _ in readers if c == "output" or group_of.get(c) is not target]
     if reduction(node) is not None:  # a reduction may feed an elementwise epilogue
         ok = not others and target.reduce is None and not target.exported
-        return (target, False) if ok else (None, False)
-    if target.reduce is not None:  # a prologue node is read by the prologue only
-        inside = not others and all(c in target.prologue for c, _ in readers)
-        return (target, False) if inside else (None, False)
+        return False if ok else None
+    if target.reduce is not None and not all(c in target.prologue for c in inside):
+        return None  # the epilogue works at the reduced shape
     if not others:
-        return target, False
+        return False
     last = max(position[r] for r in target.roots)
     if all(c == "output" or position[c] > last for c in others):
-        return target, True
-    return None, False
+        return True
+    return None
+
+
+def _order(fgraph):
+    """A topological order of ``fgraph``'s nodes in which the work that feeds a
+    reduction, and the reduction, come as early as their inputs allow (earlier
+    reductions first), and other work after: then the other readers of a prologue's
+    values come after the reduction, and its kernel can write those values for them."""
+    base = fgraph.toposort()
+    readers = {
+        n: {c for out in n.outputs for c, _ in fgraph.clients[out] if c != "output"} for n in base
+    }
+    feeds = {}  # node -> position of the first reduction it feeds (itself included)
+    for i in range(len(base) - 1, -1, -1):
+        n = base[i]
+        own = i if reduction(n) is not None else len(base)
+        feeds[n] = min([own, *(feeds[c] for c in readers[n])])
+    key = {n: (feeds[n], i) for i, n in enumerate(base)}  # unique per node
+    waiting = {n: len({v.owner for v in n.inputs if v.owner in key}) for n in base}
+    ready = [(key[n], n) for n in base if not waiting[n]]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        node = heapq.heappop(ready)[1]
+        order.append(node)
+        for c in readers[node]:
+            waiting[c] -= 1
+            if not waiting[c]:
+                heapq.heappush(ready, (key[c], c))
+    return order
 
 
 class FusionPass:

@@ -152,7 +152,9 @@ def test_extra_output_whose_other_reader_feeds_the_kernel_is_not_exported():
     check_against_reference(f, [x, m], out, normal((4,), (4, 4)))
 
 
-def test_intermediate_also_read_by_a_reduction_is_not_recomputed():
+def test_intermediate_also_read_by_a_reduction_is_written_by_the_reduction_kernel():
+    """t feeds t.sum() and sin(t): the reduction kernel computes t once and also writes
+    it for the sin kernel (no separate pass that stores t for two readers)."""
     x, y = _vectors("x", "y")
     t = ga.exp(x * y)
     out = ga.sin(t) + t.sum()
@@ -160,10 +162,71 @@ def test_intermediate_also_read_by_a_reduction_is_not_recomputed():
     assert steps_named(f, "exp") == 1
     assert not any(str(n.op) == "Elemwise{exp}" for n in f.maker.fgraph.apply_nodes)
     producer = kernel_with(f, "exp")
-    readers = [c for c, _ in f.maker.fgraph.clients[producer.outputs[0]]]
-    assert len(readers) == 2  # the reduction and the sin kernel both read its output
-    assert kernel_with(f, "sin") in readers
+    assert producer.op.kernel.reduce.kind == "sum" and len(producer.outputs) == 2
+    assert producer.outputs[1].ndim == 1  # t at full shape, beside the 0-d sum
+    readers = [c for c, _ in f.maker.fgraph.clients[producer.outputs[1]]]
+    assert readers == [kernel_with(f, "sin")]
+    assert_c_kernels(f)
     check_against_reference(f, [x, y], out, normal((30,), (30,)))
+    check_against_reference(f, [x, y], out, normal((0,), (0,)))
+
+
+def _softmax_by_hand(z, axis=1):
+    e = ga.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def test_softmax_by_hand_is_three_passes_with_exp_computed_once():
+    """max; exp(z - max) with its row sum, writing the exponentials; the division."""
+    z = ga.matrix("z")
+    out = _softmax_by_hand(z)
+    f = ga.function([z], out)
+    kernels = fused_nodes(f)
+    assert len(f.maker.fgraph.apply_nodes) == len(kernels) == 3
+    assert [k.op.kernel.reduce and k.op.kernel.reduce.kind for k in kernels] == ["max", "sum", None]
+    assert steps_named(f, "exp") == 1
+    assert_c_kernels(f)
+    for args in (normal((6, 50)), normal((50, 6)), [RNG.normal(size=(7, 9)).T], normal((0, 3))):
+        check_against_reference(f, [z], out, args)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_exported_prologue_values_over_columns_and_strided_inputs(dtype):
+    """The reduced axis is not the last one, the inputs are transposed or reversed,
+    and the exported value is float32 when the graph is."""
+    z = ga.matrix("z", dtype)
+    out = _softmax_by_hand(z, axis=0)
+    f = ga.function([z], out)
+    assert steps_named(f, "exp") == 1
+    assert_c_kernels(f)
+    a = RNG.normal(size=(12, 5)).astype(dtype)
+    rtol = 1e-6 if dtype == "float32" else 1e-13
+    for args in ([a], [a.T.copy().T], [a[::-1, ::-2]], [np.asfortranarray(a)]):
+        check_against_reference(f, [z], out, args, rtol=rtol, atol=0)
+
+
+def test_exported_value_broadcast_at_run_time_keeps_its_own_shape():
+    """e reads only x; the sum also reads w. When x turns out (n, 1) at run time, e keeps
+    that shape (the reference runs that call) instead of the (n, m) iteration shape."""
+    x, w = ga.matrix("x"), ga.matrix("w")
+    e = ga.exp(x)
+    out = [e + 1, (e * w).sum(axis=1)]
+    f = ga.function([x, w], out)
+    assert steps_named(f, "exp") == 1
+    reducer = kernel_with(f, "sum")
+    assert len(reducer.outputs) == 2 and "exp" in reducer.op.kernel.op_names()
+    check_against_reference(f, [x, w], out, normal((4, 6), (4, 6)))
+    check_against_reference(f, [x, w], out, normal((4, 1), (4, 6)))
+
+
+def test_exported_value_with_a_max_reduction_and_integers():
+    i = ga.matrix("i", "int64")
+    doubled = i * 3 - 7
+    out = doubled - doubled.max(axis=1, keepdims=True)
+    f = ga.function([i], out)
+    assert sum(len(k.outputs) == 2 for k in fused_nodes(f)) == 1
+    assert_c_kernels(f)
+    check_against_reference(f, [i], out, [RNG.integers(-50, 50, size=(5, 8))])
 
 
 def test_shared_subexpression_of_two_outputs_is_computed_once():

@@ -160,28 +160,33 @@ def _multi_output_thunk(node, fn):
     return thunk
 
 
-def _epilogue_thunk(node, fn):
-    """A reduction kernel whose epilogue reads inputs writes the reduced shape, which
-    is right unless an epilogue input is larger at run time along a dimension the
-    graph leaves unknown; then the NumPy reference runs this call."""
+def _reduce_thunk(node, fn):
+    """A reduction kernel writes its result at the reduced shape of its prologue's
+    inputs and its exported prologue values at their full shape. That is right unless a
+    dimension the graph leaves unknown turns out larger in an epilogue input, or 1 in
+    all the inputs one exported value reads; then the NumPy reference runs this call."""
     kernel = node.op.kernel
     red = kernel.reduce
     first, late = sorted(kernel.prologue_inputs()), sorted(kernel.epilogue_inputs())
+    deps = [sorted(kernel.input_deps(r)) for r in kernel.full_outputs]
     reference = numpy_thunk(node)
 
+    def fits(shapes):
+        full = np.broadcast_shapes(*(shapes[i] for i in first))
+        reduced = red.out_shape(full)
+        if np.broadcast_shapes(reduced, *(shapes[i] for i in late)) != reduced:
+            return False
+        full = (1,) * (red.ndim - len(full)) + full
+        return all(np.broadcast_shapes(*(shapes[i] for i in d)) == full for d in deps)
+
     def thunk(inputs, out=None):
-        shapes = [getattr(a, "shape", ()) for a in inputs]
         try:
-            reduced = red.out_shape(np.broadcast_shapes(*(shapes[i] for i in first)))
-            fits = np.broadcast_shapes(reduced, *(shapes[i] for i in late)) == reduced
+            if not fits([getattr(a, "shape", ()) for a in inputs]):
+                return reference(inputs)
+            result = fn(*inputs) if out is None else fn(*inputs, out)
         except ValueError as exc:
             raise ShapeError(str(exc)) from None
-        if not fits:
-            return reference(inputs)
-        try:
-            return [fn(*inputs) if out is None else fn(*inputs, out)]
-        except ValueError as exc:
-            raise ShapeError(str(exc)) from None
+        return list(result) if deps else [result]
 
     thunk.kind = "c"
     thunk.fresh = True
@@ -226,11 +231,12 @@ def thunk_maker(fgraph):
         if fn is None:
             return numpy_thunk(node)
 
-        if len(node.outputs) > 1:
-            return _multi_output_thunk(node, fn)
         kernel = getattr(node.op, "kernel", None)
-        if kernel is not None and kernel.reduce is not None and kernel.epilogue_inputs():
-            return _epilogue_thunk(node, fn)
+        if kernel is not None and kernel.reduce is not None:
+            if kernel.epilogue_inputs() or len(node.outputs) > 1:
+                return _reduce_thunk(node, fn)
+        elif len(node.outputs) > 1:
+            return _multi_output_thunk(node, fn)
 
         def thunk(inputs, out=None):
             try:
