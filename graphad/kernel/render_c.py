@@ -148,6 +148,7 @@ static PyObject *{name}(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             npy_intp i;
 {decls}
             if ({contiguous}) {{
+                #pragma omp simd
                 for (i = 0; i < count; i++) {{
 {fast}
                 }}
@@ -420,11 +421,22 @@ def _contiguous_inner(kernel, first, update, renderer):
     body += stores
     return (
         f"    if ({cond}) {{\n"
+        f"{_simd_pragma(kernel.reduce)}"
         f"        for (npy_intp r{a} = 0; r{a} < shape[{a}]; r{a}++) {{\n"
         f"{_indent(body, 12)}\n"
         "        }\n"
         "    } else {"
     )
+
+
+def _simd_pragma(red):
+    """``#pragma omp simd`` with the reduction clause of sums and products (SIMD lanes
+    then accumulate separately and are combined at the end: the same result every
+    run); max/min keep NaN-propagating scalar updates."""
+    ops = {"sum": "+", "prod": "*"}
+    if red.kind not in ops:
+        return ""
+    return f"        #pragma omp simd reduction({ops[red.kind]}:acc)\n"
 
 
 def _allocate_exports(kernel):

@@ -342,7 +342,8 @@ class Arctanh(ScalarOp):
 class Sigmoid(ScalarOp):
     """1 / (1 + exp(-x)), computed without overflow for large |x|."""
 
-    c_expr = "({0} >= 0 ? 1 / (1 + exp{f}(-{0})) : exp{f}({0}) / (1 + exp{f}({0})))"
+    # one exp of -|x|: t = exp(-|x|) gives 1 / (1 + t) for x >= 0, t / (1 + t) below
+    c_expr = "(({0} >= 0 ? 1 : exp{f}(-fabs{f}({0}))) / (1 + exp{f}(-fabs{f}({0}))))"
 
     def impl(self, x):
         x = np.asarray(x)

@@ -1,16 +1,26 @@
 """The host C compiler: which one, with which flags, and how it is run.
 
 One compiler run builds one extension module. Flags: ``-O2`` (``-O3`` gained nothing
-measurable on the fused loops and costs compile time), ``-fwrapv`` (signed integer
-overflow wraps as in NumPy instead of being undefined), ``-fno-math-errno`` (lets
-sqrt and friends vectorize; errno is never read) — and never ``-ffast-math``, which
-would break NaN and Inf.
+measurable on the fused loops and costs compile time), ``-march=native`` (AVX2/AVX-512
+where the CPU has them; the CPU is part of every cache key), ``-fopenmp-simd`` (the
+``#pragma omp simd`` loops and vector-math declarations, without the OpenMP runtime),
+``-ffp-contract=off`` (no fused multiply-add: results stay those of NumPy's separate
+multiply and add), ``-fwrapv`` (signed integer overflow wraps as in NumPy instead of
+being undefined), ``-fno-math-errno`` (lets sqrt and friends vectorize; errno is never
+read) — and never ``-ffast-math``, which would break NaN and Inf.
+
+Vector math: glibc's libmvec has SIMD versions of exp, log, tanh, ... with the same
+semantics for NaN, Inf and signed zeros and at most 4 ulp of error (glibc's own
+tests). ``vector_math()`` declares those this machine's libmvec has, so that
+``#pragma omp simd`` loops call them; bench/ulp.py measures their accuracy.
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import os
+import platform
 import shutil
 import subprocess
 import sysconfig
@@ -19,7 +29,31 @@ import numpy as np
 
 from ...errors import KernelError, MissingToolError
 
-FLAGS = ("-O2", "-fPIC", "-shared", "-std=c99", "-fwrapv", "-fno-math-errno", "-w")
+FLAGS = (
+    "-O2",
+    "-march=native",
+    "-fopenmp-simd",
+    "-ffp-contract=off",
+    "-fPIC",
+    "-shared",
+    "-std=c99",
+    "-fwrapv",
+    "-fno-math-errno",
+    "-w",
+)
+
+# libm functions with SIMD versions in glibc's libmvec (2.35 and later have them all),
+# by number of arguments; each is declared only if this machine's libmvec has it.
+VECTOR_FUNCTIONS = {
+    1: (
+        "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sin", "cos", "tan",
+        "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh",
+        "erf", "erfc",
+    ),
+    2: ("pow", "atan2"),
+}  # fmt: skip
+# x86-64 vector ABI: ISA letter and lanes (float64, float32) of each variant GCC may call
+_VARIANTS = (("b", 2, 4), ("c", 4, 8), ("d", 4, 8), ("e", 8, 16))
 
 
 def compile_flags() -> tuple:
@@ -27,6 +61,44 @@ def compile_flags() -> tuple:
     from ...config import config
 
     return FLAGS + tuple(config.cflags.split())
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_identity() -> str:
+    """What ``-march=native`` compiles for: the CPU's model and feature flags (part of
+    every cache key, so a cache shared by different machines never mixes code)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            lines = [ln for ln in fh if ln.startswith(("model name", "flags", "Features"))]
+        return " | ".join(sorted(set(ln.strip() for ln in lines)))
+    except OSError:
+        return platform.machine() + " " + platform.processor()
+
+
+@functools.lru_cache(maxsize=1)
+def vector_math() -> tuple:
+    """``(declarations, link_args)``: C declaring every libm function that this
+    machine's libmvec vectorizes in all x86-64 ISA variants (``#pragma omp declare
+    simd``), and ``-lmvec``; ``("", [])`` elsewhere."""
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return "", []
+    try:
+        lib = ctypes.CDLL("libmvec.so.1")
+    except OSError:
+        return "", []
+    lines = []
+    for nargs, names in VECTOR_FUNCTIONS.items():
+        params = "v" * nargs
+        for name in names:
+            for suffix, ctype, lanes in (("", "double", 1), ("f", "float", 2)):
+                symbols = [f"_ZGV{v[0]}N{v[lanes]}{params}_{name}{suffix}" for v in _VARIANTS]
+                if all(hasattr(lib, sym) for sym in symbols):
+                    args = ", ".join([ctype] * nargs)
+                    lines.append("#pragma omp declare simd notinbranch")
+                    lines.append(f"extern {ctype} {name}{suffix}({args});")
+    if not lines:
+        return "", []
+    return "\n".join(lines) + "\n", ["-lmvec"]
 
 
 def compiler_path() -> str:
@@ -67,7 +139,9 @@ def compile_shared(source_path: str, out_path: str, extra_includes=(), link_args
     (libraries, rpaths) follow the source, where the linker needs them."""
     cc = compiler_path()
     includes = (f"-I{d}" for d in [*include_dirs(), *extra_includes])
-    cmd = [cc, *compile_flags(), *includes, source_path, *link_args, "-o", out_path, "-lm"]
+    vector_links = vector_math()[1]
+    cmd = [cc, *compile_flags(), *includes, source_path, *link_args, *vector_links]
+    cmd += ["-o", out_path, "-lm"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise KernelError(

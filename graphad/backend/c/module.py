@@ -53,8 +53,10 @@ def module_source(nodes, renderer=None) -> str:
     tuple of them). An op with its own C function may also need headers and
     libraries: ``op.c_headers()`` lines go to the prelude.
     """
+    from .compiler import vector_math
+
     renderer = renderer or CRenderer()
-    parts = [_PRELUDE]
+    parts = [_PRELUDE, vector_math()[0]]
     headers = []
     for node in nodes:
         for line in getattr(node.op, "c_headers", lambda: [])():
@@ -107,13 +109,20 @@ def build_module(source: str, include_dirs=(), link_args=()):
     ``include_dirs`` and ``link_args`` are passed to the compiler and are part of the
     cache key (the library a module links is not in its source)."""
     from ..cache import cache_key, default_cache
-    from .compiler import compile_flags, compile_shared, compiler_identity, compiler_path
+    from .compiler import (
+        compile_flags,
+        compile_shared,
+        compiler_identity,
+        compiler_path,
+        cpu_identity,
+    )
 
     cc = compiler_path()
     key = cache_key(
         source,
         compiler=compiler_identity(cc),
         flags=" ".join(compile_flags()),
+        cpu=cpu_identity(),
         include_dirs=list(include_dirs),
         link_args=list(link_args),
     )
