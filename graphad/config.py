@@ -39,6 +39,29 @@ def _flag(value) -> bool:
     raise ConfigError(f"expected a boolean (true/false); got {value!r}")
 
 
+def _count(value) -> int:
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit() or not 1 <= int(text) <= 256:
+        raise ConfigError(f"expected a number of threads from 1 to 256, got {value!r}")
+    return int(text)
+
+
+def _default_threads() -> int:
+    try:
+        return max(1, min(256, len(os.sched_getaffinity(0))))  # the cores we may use
+    except AttributeError:  # macOS, Windows
+        return max(1, min(256, os.cpu_count() or 1))
+
+
+def _apply_threads(n: int) -> None:
+    """Tell the running thread pool (if compiled code has loaded it) the new count."""
+    import sys
+
+    pool = sys.modules.get("graphad_pool")
+    if pool is not None:
+        pool.set_threads(n)
+
+
 def _default_compiledir() -> str:
     try:
         import platformdirs
@@ -66,6 +89,11 @@ _OPTIONS = {
     "compiledir": _Option(_default_compiledir, _path, "where compiled modules are cached"),
     "cc": _Option(lambda: os.environ.get("CC", "cc"), str, "the host C compiler"),
     "cflags": _Option(lambda: "", str, "extra flags for the C compiler (e.g. -fsanitize=address)"),
+    "threads": _Option(
+        _default_threads,
+        _count,
+        "threads that large compiled loops run on (default: the cores this process may use)",
+    ),
     "progress": _Option(lambda: False, _flag, "show progress of long compiles"),
     "rewrite_checks": _Option(
         lambda: False,
@@ -106,6 +134,8 @@ class Config:
             object.__setattr__(self, name, _OPTIONS[name].check(value))
         except ConfigError as exc:
             raise ConfigError(f"config option {name!r}: {exc}") from None
+        if name == "threads":
+            _apply_threads(getattr(self, name))
 
     def __delattr__(self, name: str) -> None:
         raise ConfigError(f"config option {name!r} cannot be deleted; set it instead")

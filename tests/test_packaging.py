@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import textwrap
 from importlib import metadata
 from pathlib import Path
@@ -137,9 +138,11 @@ def test_wheel_install_into_fresh_venv_finds_kernels(tmp_path):
 def test_kernel_source_compiles_alone(source, tmp_path):
     """Every file in kernels/ compiles on its own: C with the host compiler, CUDA with nvcc.
 
-    Headers are shared by the C and CUDA renderers, so they go through both.
+    Headers are shared by the C and CUDA renderers, so they go through both, except
+    the host-only ones that use Python's C API (the thread pool's).
     """
     ran = False
+    host_only = "#include <Python.h>" in source.read_text()
     if source.suffix in (".h", ".c"):
         cc = os.environ.get("CC") or shutil.which("cc")
         if cc is None:
@@ -153,13 +156,14 @@ def test_kernel_source_compiles_alone(source, tmp_path):
                 "-Wextra",
                 "-Werror",
                 "-fsyntax-only",
+                f"-I{sysconfig.get_paths()['include']}",
                 "-x",
                 language,
                 str(source),
             ]
         )
         ran = True
-    if source.suffix in (".h", ".cu"):
+    if source.suffix in (".h", ".cu") and not host_only:
         nvcc = shutil.which("nvcc")
         if nvcc is not None:
             _run(

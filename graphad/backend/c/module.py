@@ -28,9 +28,11 @@ _PRELUDE = """\
 #include <numpy/arrayobject.h>
 #include <math.h>
 #include "graphad_runtime.h"
+#include "graphad_pool.h"
 """
 
 _loaded: dict = {}  # path -> module: one load per process
+_pool_failed: list = []  # the error, once building the thread pool failed
 
 
 def kernel_nodes(fgraph):
@@ -85,6 +87,7 @@ static struct PyModuleDef moduledef = {{PyModuleDef_HEAD_INIT, "{MODULE}", NULL,
 PyMODINIT_FUNC PyInit_{MODULE}(void)
 {{
     import_array();
+    gd_bind_pool();
     return PyModule_Create(&moduledef);
 }}
 """
@@ -104,10 +107,11 @@ def build_options(nodes) -> tuple:
     return includes, links
 
 
-def build_module(source: str, include_dirs=(), link_args=()):
-    """The loaded extension module for ``source``, compiled unless the cache has it.
-    ``include_dirs`` and ``link_args`` are passed to the compiler and are part of the
-    cache key (the library a module links is not in its source)."""
+def build_module(source: str, include_dirs=(), link_args=(), name=MODULE):
+    """The loaded extension module ``name`` for ``source`` (which defines
+    ``PyInit_<name>``), compiled unless the cache has it. ``include_dirs`` and
+    ``link_args`` are passed to the compiler and are part of the cache key (the
+    library a module links is not in its source)."""
     from ..cache import cache_key, default_cache
     from .compiler import (
         compile_flags,
@@ -129,20 +133,46 @@ def build_module(source: str, include_dirs=(), link_args=()):
 
     def build(out_path):
         with tempfile.TemporaryDirectory(prefix="graphad-build-") as tmp:
-            src = os.path.join(tmp, f"{MODULE}.c")
+            src = os.path.join(tmp, f"{name}.c")
             with open(src, "w") as fh:
                 fh.write(source)
             compile_shared(src, out_path, include_dirs, link_args)
 
     suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
-    path = default_cache().get(key, build, name=MODULE, suffix=suffix)
+    path = default_cache().get(key, build, name=name, suffix=suffix)
     module = _loaded.get(path)
     if module is None:
-        spec = importlib.util.spec_from_file_location(MODULE, path)
+        spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         _loaded[path] = module
     return module
+
+
+def load_pool():
+    """The thread pool module (kernels/graphad_pool.c), built once and registered as
+    ``graphad_pool`` so that modules loaded after it find it; None, with a warning, if
+    it cannot be built (compiled loops then run on one thread)."""
+    import sys
+    import warnings
+
+    from ...backend import kernels_dir
+    from ...config import config
+    from ...errors import KernelError
+
+    pool = sys.modules.get("graphad_pool")
+    if pool is None and not _pool_failed:
+        with open(os.path.join(kernels_dir(), "graphad_pool.c")) as fh:
+            source = fh.read()
+        try:
+            pool = build_module(source, link_args=["-pthread"], name="graphad_pool")
+        except KernelError as exc:
+            _pool_failed.append(exc)  # warned once per process
+            warnings.warn(f"graphad runs compiled loops on one thread: {exc}", stacklevel=2)
+            return None
+        sys.modules["graphad_pool"] = pool
+        pool.set_threads(config.threads)
+    return pool
 
 
 def _multi_output_thunk(node, fn):
@@ -232,6 +262,7 @@ def thunk_maker(fgraph):
     nodes = kernel_nodes(fgraph)
     functions = {}
     if nodes:
+        load_pool()
         module = build_module(module_source(nodes), *build_options(nodes))
         functions = {node: getattr(module, f"k{i}") for i, node in enumerate(nodes)}
 
