@@ -19,11 +19,13 @@ import weakref
 
 import numpy as np
 
+from ..autodiff.ops import DisconnectedGrad, GradClip, ZeroGrad
+from ..graph.basic import Constant
 from ..tensor import math as m
-from ..tensor.elemwise import SumToShape
+from ..tensor.elemwise import Elemwise, SumToShape
 from ..tensor.indexing import Subtensor
 from ..tensor.reduce import Reduce
-from ..tensor.scalar_ops import Cast
+from ..tensor.scalar_ops import Cast, Switch
 from ..tensor.shape import (
     BroadcastTo,
     DimShuffle,
@@ -48,6 +50,22 @@ identity_rules = [
     # bool * -1 is an int64 -1/0 vector, and neg is not defined on bool
     rule("mul_minus_one", (m.mul, "x", -1), (m.neg, "x"), where=lambda x: x.dtype != "bool"),
 ]
+
+
+@node_rule(Switch)
+def switch_same(fgraph, node):
+    """switch(c, x, x) ⇒ x  for a scalar condition (broadcast shape arithmetic)"""
+    c, a, b = node.inputs
+    if c.ndim == 0 and a.type == node.outputs[0].type and same_dim(a, b, fgraph):
+        return {node.outputs[0]: a}
+    return None
+
+
+@node_rule(ZeroGrad, DisconnectedGrad, GradClip)
+def gradient_identity(fgraph, node):
+    """zero_grad(x), disconnected_grad(x), grad_clip(x, a, b) ⇒ x  (they shape only
+    gradients, which are taken before a function is compiled)"""
+    return {node.outputs[0]: node.inputs[0]}
 
 
 @node_rule(Cast)
@@ -145,6 +163,102 @@ def sum_of_sum(fgraph, node):
     return {out: Reduce("sum", sorted(axes), op.keepdims, op.dtype)(base)}
 
 
+@node_rule(SumToShape)
+def sum_to_shape_as_sum(fgraph, node):
+    """sum_to_shape(g, s) ⇒ sum(g, axes, keepdims=True) (a reduction that fuses), or
+    ⇒ g, when each target dimension is statically 1 (summed) or provably g's own"""
+    g, target = node.inputs
+    wanted = _entries(fgraph, target)
+    if wanted is None or g.ndim != len(wanted):
+        return None
+    own = lifted_shape(fgraph, g)
+    axes = []
+    for i, (static, dim) in enumerate(zip(node.op.shape, wanted)):
+        if g.type.shape[i] == 1 and static == 1:
+            continue
+        if static == 1:
+            axes.append(i)
+        elif not same_dim(dim, own[i], fgraph):
+            return None
+    out = node.outputs[0]
+    if not axes:
+        return {out: g}
+    return {out: Reduce("sum", axes, True, g.dtype)(g)}
+
+
+@node_rule(BroadcastTo)
+def broadcast_into_elemwise(fgraph, node):
+    """b * broadcast_to(a, shape(b)) ⇒ b * a  when every reader is elementwise and
+    has another operand of that shape: broadcasting in the reader does the same"""
+    x, out = node.inputs[0], node.outputs[0]
+    dims = lifted_shape(fgraph, out)
+    if x.ndim != out.ndim:
+        return None
+    replaced = {}
+    for client, _ in fgraph.clients[out]:
+        if client == "output" or not isinstance(client.op, Elemwise) or client in replaced:
+            return None
+        others = [v for v in client.inputs if v is not out and v.ndim == out.ndim]
+        if not any(
+            all(same_dim(d, e, fgraph) for d, e in zip(dims, lifted_shape(fgraph, v)))
+            for v in others
+        ):
+            return None
+        inputs = [x if v is out else v for v in client.inputs]
+        replaced[client] = client.op(*inputs)
+    return {c.outputs[0]: new for c, new in replaced.items()} or None
+
+
+def same_dim(a, b, fgraph=None, depth=8) -> bool:
+    """Whether two variables are provably equal: the same variable, equal scalar
+    constants, or the same dimension of the same variable (with ``fgraph``, a
+    dimension of an intermediate is first lifted to the graph's inputs)."""
+    if fgraph is not None:
+        a, b = _lift_dim(fgraph, a), _lift_dim(fgraph, b)
+    if a is b:
+        return True
+    if isinstance(a, Constant) and isinstance(b, Constant):
+        return a.data.size == b.data.size == 1 and a.data.item() == b.data.item()
+    na, nb = a.owner, b.owner
+    for node, other in ((na, b), (nb, a)):  # switch(c, x, y) with x and y both equal
+        if depth and node is not None and isinstance(getattr(node.op, "scalar_op", None), Switch):
+            x, y = node.inputs[1:]
+            return same_dim(x, other, fgraph, depth - 1) and same_dim(y, other, fgraph, depth - 1)
+    return (
+        na is not None
+        and nb is not None
+        and isinstance(na.op, ShapeI)
+        and isinstance(nb.op, ShapeI)
+        and na.op.i == nb.op.i
+        and na.inputs[0] is nb.inputs[0]
+    )
+
+
+def _lift_dim(fgraph, dim):
+    """shape_i(v, i) as the lifted dimension of ``v`` when v is computed (else ``dim``)."""
+    node = dim.owner
+    if node is None or not isinstance(node.op, ShapeI) or node.inputs[0].owner is None:
+        return dim
+    lifted = lifted_shape(fgraph, node.inputs[0])[node.op.i]
+    src = lifted.owner
+    if src is not None and isinstance(src.op, ShapeI) and src.inputs[0] is node.inputs[0]:
+        return dim  # the op's shape rule needs its own output
+    return lifted
+
+
+def _entries(fgraph, vec):
+    """The int64 scalars of a shape vector (a make_vector, a shape, or a constant),
+    else None."""
+    if isinstance(vec, Constant):
+        return [constant(np.int64(v)) for v in np.asarray(vec.data).ravel()]
+    src = vec.owner
+    if src is not None and isinstance(src.op, MakeVector):
+        return list(src.inputs)
+    if src is not None and isinstance(src.op, Shape):
+        return list(lifted_shape(fgraph, src.inputs[0]))
+    return None
+
+
 # --- shape simplification -------------------------------------------------------
 @node_rule(Subtensor)
 def shape_entry(fgraph, node):
@@ -189,6 +303,8 @@ def lifted_shape(fgraph, var):
     Shapes are remembered per graph, so asking for the shape of each layer of a deep
     network costs linear, not quadratic, time; the walk is iterative (no recursion
     limit on deep graphs)."""
+    if var.owner is None:
+        return tuple(shape_tuple(var))
     memo = _SHAPES.setdefault(fgraph, {})
     if var in memo:
         return memo[var]
@@ -243,6 +359,10 @@ canonicalize_rules = RuleTable(
         dimshuffle_of_dimshuffle,
         reshape_of_reshape,
         static_noop,
+        gradient_identity,
+        switch_same,
+        sum_to_shape_as_sum,
+        broadcast_into_elemwise,
         sum_of_sum,
         shape_entry,
         shape_i_lift,

@@ -14,6 +14,7 @@ values.
 
 from __future__ import annotations
 
+from ..autodiff.ops import DisconnectedGrad
 from ..tensor import math as m
 from ..tensor import scalar_ops as so
 from ..tensor.indexing import Subtensor
@@ -40,12 +41,15 @@ def _logsumexp(s, x, **_):
 
 
 def _is_max_shifted(x) -> bool:
-    """x is ``y - max(y)`` (through a switch guarding infinities): already safe, and
+    """x is ``y - max(y)`` (through a switch guarding infinities and the cut gradient):
+    already safe, and
     what ``logsumexp`` itself builds, so the rule must not fire on its own output."""
     node = x.owner
     if node is None or not isinstance(getattr(node.op, "scalar_op", None), so.Sub):
         return False
     shift = node.inputs[1]
+    if shift.owner is not None and isinstance(shift.owner.op, DisconnectedGrad):
+        shift = shift.owner.inputs[0]
     if shift.owner is not None and isinstance(
         getattr(shift.owner.op, "scalar_op", None), so.Switch
     ):

@@ -333,7 +333,11 @@ def logsumexp(x, axis=-1, keepdims=False):
         x = m.cast(x, "float64")
     axes = normalize_axes(axis, x.ndim, f"logsumexp of {describe(x)}: axis")
     # initial=-inf: an empty axis gives log(0) = -inf, as scipy and JAX do
+    from ..autodiff.ops import disconnected_grad
+
     shift = Reduce("max", axes, True, initial=-np.inf)(x)
-    shift = m.switch(m.isinf(shift), 0, shift)
+    # the result does not depend on the shift: no gradient flows through it (it would
+    # be zero, at the cost of passes over x)
+    shift = disconnected_grad(m.switch(m.isinf(shift), 0, shift))
     result = m.log(sum(m.exp(x - shift), axes, keepdims=True)) + shift
     return result if keepdims else squeeze(result, axes)
