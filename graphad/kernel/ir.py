@@ -21,9 +21,20 @@ import numpy as np
 
 @dataclass(frozen=True)
 class KInput:
-    """A strided input array of ``dtype``, broadcast to the iteration space."""
+    """A strided input array of ``dtype``, broadcast to the iteration space.
+
+    ``ones`` says which of its own dimensions the graph knows to be 1 (so broadcast,
+    stride 0): renderers load such an input once per inner loop instead of per element.
+    """
 
     dtype: str
+    ones: tuple = ()
+
+    def invariant_along(self, axis: int, ndim: int) -> bool:
+        """Whether the input is constant along ``axis`` of an ``ndim``-d iteration
+        space (it has fewer dimensions, or a static 1 there)."""
+        own = axis - (ndim - len(self.ones))
+        return own < 0 or bool(self.ones[own])
 
 
 @dataclass(frozen=True)

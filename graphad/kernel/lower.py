@@ -27,7 +27,7 @@ def build_kernel(group, exported=(), reduce_node=None, epilogue=()):
                 refs[v] = len(inputs)
                 inputs.append(v)
     steps = _steps(body, refs, len(inputs))
-    kinputs = tuple(KInput(v.dtype) for v in inputs)
+    kinputs = tuple(KInput(v.dtype, tuple(d == 1 for d in v.type.shape)) for v in inputs)
     if reduce_node is None:
         outs = (refs[group[-1].outputs[0]],) + tuple(refs[n.outputs[0]] for n in exported)
         return Kernel(kinputs, tuple(steps), outs), inputs

@@ -64,11 +64,14 @@ class CRenderer:
             lines.append(f"const {ct} v{first + k} = {value};")
         return lines
 
-    def body(self, kernel: Kernel, index: str, strided: bool) -> list:
-        """C statements computing one element ``index`` of every output."""
+    def body(self, kernel: Kernel, index: str, strided: bool, hoisted=()) -> list:
+        """C statements computing one element ``index`` of every output (the inputs in
+        ``hoisted`` are loaded before the loop)."""
         n_in = len(kernel.inputs)
         lines = []
         for i, inp in enumerate(kernel.inputs):
+            if i in hoisted:
+                continue
             ct = c_type(inp.dtype)
             src = (
                 self.element(f"p{i}", index, f"s{i}", f"const {ct}")
@@ -98,11 +101,22 @@ class CRenderer:
         n = n_in + n_out
         dtypes = [i.dtype for i in kernel.inputs] + [kernel.value_dtype(r) for r in kernel.outputs]
         sizes = [np.dtype(d).itemsize for d in dtypes]
-        contiguous = " && ".join(f"s{i} == {sizes[i]}" for i in range(n))
+        # inputs the graph knows to be broadcast along the last axis (a bias column, a
+        # scalar) have stride 0 in the inner loop there: loaded once per loop
+        ndim = max((len(i.ones) for i in kernel.inputs), default=0)
+        hoisted = [i for i, inp in enumerate(kernel.inputs) if inp.invariant_along(ndim - 1, ndim)]
+        contiguous = " && ".join(
+            f"s{i} == 0" if i in hoisted else f"s{i} == {sizes[i]}" for i in range(n)
+        )
+        loads = [
+            f"const {c_type(kernel.inputs[i].dtype)} v{i} = "
+            f"*(const {c_type(kernel.inputs[i].dtype)} *)p{i};"
+            for i in hoisted
+        ]
         decls = "\n".join(
             f"    char *p{i} = c->p[{i}]; const npy_intp s{i} = c->s[{i}];" for i in range(n)
         )
-        fast = _indent(self.body(kernel, "i", strided=False), 12)
+        fast = _indent(self.body(kernel, "i", strided=False, hoisted=hoisted), 12)
         slow = _indent(self.body(kernel, "i", strided=True), 12)
         out_descr = "\n".join(
             f"    descr[{n_in + j}] = PyArray_DescrFromType({TYPENUM[d]});"
@@ -119,6 +133,7 @@ static void {name}_loop(void *vc, npy_intp begin, npy_intp end)
     npy_intp i;
 {decls}
     if ({contiguous}) {{
+{_indent(loads, 8)}
         #pragma omp simd
         for (i = begin; i < end; i++) {{
 {fast}

@@ -113,7 +113,7 @@ def reduce_function(renderer, name, kernel):
         goto fail;
     }}"""
     axes_c = ", ".join("1" if a in red.axes else "0" for a in range(nd)) or "0"
-    contiguous = _contiguous_inner(kernel, first, update.format(v=v), renderer)
+    contiguous = _contiguous_inner(kernel, first, update.format(v=v), renderer, v)
     return f"""
 /* {kernel.describe()} */
 typedef struct {{
@@ -265,15 +265,20 @@ def _one_axis(kernel, first):
     return len(kernel.reduce.axes) == 1 and bool(first)
 
 
-def _contiguous_inner(kernel, first, update, renderer):
+def _contiguous_inner(kernel, first, update, renderer, v):
     """The inner loop specialized for one reduced axis along which every input is
     contiguous (a row sum of a C-ordered matrix): plain indexing the compiler can
     vectorize. Opens an ``else`` that the generic loops fill."""
     if not _one_axis(kernel, first):
         return ""
     (a,) = kernel.reduce.axes
+    nd = kernel.reduce.ndim
+    # inputs the graph knows to be broadcast along the axis (a max shift) have stride 0
+    # there (the broadcasting above sets it): loaded once per row
+    hoisted = [i for i in first if kernel.inputs[i].invariant_along(a, nd)]
+    moving = [i for i in first if i not in hoisted]
     cond = " && ".join(
-        [f"st[{i}][{a}] == (npy_intp)sizeof({c_type(kernel.inputs[i].dtype)})" for i in first]
+        [f"st[{i}][{a}] == (npy_intp)sizeof({c_type(kernel.inputs[i].dtype)})" for i in moving]
         + [
             f"xst[{j}][{a}] == (npy_intp)sizeof({c_type(kernel.value_dtype(r))})"
             for j, r in enumerate(kernel.full_outputs)
@@ -286,28 +291,52 @@ def _contiguous_inner(kernel, first, update, renderer):
     loads = [
         f"const {c_type(kernel.inputs[i].dtype)} v{i} = "
         f"((const {c_type(kernel.inputs[i].dtype)} *)q{i})[r{a}];"
-        for i in first
+        for i in moving
     ]
-    body = loads + renderer.step_lines(kernel, kernel.steps, len(kernel.inputs)) + [update]
-    body += stores
+    once = [
+        f"const {c_type(kernel.inputs[i].dtype)} v{i} = "
+        f"*(const {c_type(kernel.inputs[i].dtype)} *)q{i};"
+        for i in hoisted
+    ]
+    pragma, before, simd_update, after = _simd_reduction(kernel.reduce, v)
+    body = loads + renderer.step_lines(kernel, kernel.steps, len(kernel.inputs))
+    body += [simd_update or update, *stores]
     return (
-        f"    if ({cond}) {{\n"
-        f"{_simd_pragma(kernel.reduce)}"
+        f"    if ({cond or 1}) {{\n"
+        f"{_indent(once + before, 8)}\n"
+        f"{pragma}"
         f"        for (npy_intp r{a} = 0; r{a} < shape[{a}]; r{a}++) {{\n"
         f"{_indent(body, 12)}\n"
         "        }\n"
+        f"{_indent(after, 8)}\n"
         "    } else {"
     )
 
 
-def _simd_pragma(red):
-    """``#pragma omp simd`` with the reduction clause of sums and products (SIMD lanes
-    then accumulate separately and are combined at the end: the same result every
-    run); max/min keep NaN-propagating scalar updates."""
-    ops = {"sum": "+", "prod": "*"}
-    if red.kind not in ops:
-        return ""
-    return f"        #pragma omp simd reduction({ops[red.kind]}:acc)\n"
+def _simd_reduction(red, v):
+    """(pragma, lines before the loop, update, lines after) of a SIMD reduction loop:
+    lanes accumulate separately and are combined at the end (the same result every
+    run). A float max/min ignores NaN in the lanes (a vector max) and records whether
+    one was seen, so the result is still NaN then. Other kinds: no pragma, and the
+    caller's scalar update."""
+    kind = np.dtype(red.dtype).kind
+    if red.kind in ("sum", "prod"):
+        op = "+" if red.kind == "sum" else "*"
+        return f"        #pragma omp simd reduction({op}:acc)\n", [], "", []
+    if red.kind not in ("max", "min") or kind not in "iuf":
+        return "", [], "", []
+    if kind == "f" and red.initial is not None and np.isnan(red.initial):
+        return "", [], "", []
+    cmp = ">" if red.kind == "max" else "<"
+    update = f"acc = {v} {cmp} acc ? {v} : acc;"
+    if kind != "f":
+        return f"        #pragma omp simd reduction({red.kind}:acc)\n", [], update, []
+    return (
+        f"        #pragma omp simd reduction({red.kind}:acc) reduction(|:nan_seen)\n",
+        ["int nan_seen = 0;"],
+        update + f" nan_seen |= ({v} != {v});",
+        ["if (nan_seen) acc = NAN;"],
+    )
 
 
 def _allocate_exports(kernel):
