@@ -38,6 +38,7 @@ static gd_task task_fn;
 static void *task_ctx;
 static Py_ssize_t task_n, task_grain;
 static int task_parts;
+static unsigned long long split_loops = 0;  /* loops run on several threads */
 
 /* Where part k of [0, n) starts. With a grain of at least ALIGN iterations the
  * starts are multiples of ALIGN, so each element lands in the same SIMD lane
@@ -125,6 +126,7 @@ static void parallel_for(gd_task fn, void *ctx, Py_ssize_t n, Py_ssize_t grain)
     task_n = n;
     task_grain = grain;
     task_parts = parts;
+    split_loops++;
     pending = started;
     generation++;
     pthread_cond_broadcast(&wake);
@@ -173,9 +175,17 @@ static PyObject *get_threads(PyObject *self, PyObject *unused)
     return PyLong_FromLong(threads);
 }
 
+static PyObject *get_split_loops(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return PyLong_FromUnsignedLongLong(split_loops);
+}
+
 static PyMethodDef methods[] = {
     {"set_threads", set_threads, METH_O, "Use n threads (the caller included) per loop."},
     {"get_threads", get_threads, METH_NOARGS, "The thread count loops use."},
+    {"split_loops", get_split_loops, METH_NOARGS, "How many loops ran on several threads."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -11,6 +11,7 @@ MODES = ("FAST_COMPILE", "FAST_RUN")
 # every FAST_RUN rewrite except fusion, on the reference backend: for tests that look
 # at what single rewrite rules made of a graph
 REWRITES = ga.compile.modes.Mode("FAST_RUN", passes="REWRITES")
+STABILIZED = ga.compile.modes.Mode("FAST_RUN", passes="STABILIZED")
 # no rewrites at all, on the reference backend: the graph as written (rewrite tests' oracle)
 AS_WRITTEN = ga.compile.modes.Mode("FAST_COMPILE", passes="NONE")
 

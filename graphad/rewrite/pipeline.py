@@ -46,6 +46,9 @@ PIPELINES = {
     "FAST_RUN": FAST_RUN,
     # every rewrite but fusion: the graph that tests of single rules inspect
     "REWRITES": [step for step in FAST_RUN if not isinstance(step, FusionPass)],
+    # up to stabilize: what tests of the stabilize rules inspect (specialize expands
+    # the log_softmax those rules make)
+    "STABILIZED": FAST_RUN[: [s.name for s in FAST_RUN].index("stabilize") + 1],
     "FAST_COMPILE": FAST_COMPILE,
     "DEBUG": FAST_RUN,
     "NONE": [],  # no rewrites: the graph as written (the oracle of rewrite tests)

@@ -4,14 +4,19 @@
 ``α·(A @ B) + β·C`` → one GEMM, and matrix-chain products reordered to the order with
 the fewest flops when every shape in the chain is static: ``(A @ B) @ v`` with square
 A, B costs 2n³ + 2n² flops as written and 4n² as ``A @ (B @ v)``. With an unknown
-dimension the user's order stays.
+dimension the user's order stays. ``softmax`` and ``log_softmax`` become the max-shifted
+reductions they stand for, which fuse into two passes over the data.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..tensor import math as m
 from ..tensor import scalar_ops as so
 from ..tensor.linalg import Gemm, MatMul, matmul
+from ..tensor.nnet import LogSoftmax, Softmax
+from ..tensor.reduce import Reduce
 from ..tensor.type import FLOAT_DTYPES
 from .engine import RuleTable, node_rule, rule
 
@@ -173,4 +178,21 @@ def _build(ops, split, i, j):
     return matmul(_build(ops, split, i, k), _build(ops, split, k + 1, j))
 
 
-specialize_rules = RuleTable("specialize", power_rules + [matrix_chain, gemm])
+@node_rule(Softmax, LogSoftmax)
+def softmax_as_reductions(fgraph, node):
+    """softmax(x) ⇒ e / sum(e) with e = exp(x - max(x));  log_softmax(x) ⇒
+    x - logsumexp(x)  (fusible kernels instead of one opaque op; the gradients were
+    taken on the op)"""
+    (x,), out, axis = node.inputs, node.outputs[0], node.op.axis
+    shift = Reduce("max", (axis,), True, initial=-np.inf)(x)
+    d = x - m.switch(m.isinf(shift), 0, shift)
+    if isinstance(node.op, LogSoftmax):  # (x - max) - log(...): exact where x ~ max
+        return {out: d - m.log(m.exp(d).sum(axis=axis, keepdims=True))}
+    e = m.exp(d)
+    return {out: e / e.sum(axis=axis, keepdims=True)}
+
+
+# (the specialize pass also runs the canonicalize rules, which drop logsumexp's cut)
+specialize_rules = RuleTable(
+    "specialize", power_rules + [matrix_chain, gemm, softmax_as_reductions]
+)

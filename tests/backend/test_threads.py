@@ -20,7 +20,7 @@ from graphad.kernel.fused import Fused
 
 REPO = Path(__file__).resolve().parents[2]
 RNG = np.random.default_rng(11)
-BIG = 300_000  # elements: several GD_GRAIN parts
+BIG = 1_200_000  # elements: more than 2 * GD_GRAIN (kernels/graphad_pool.h)
 
 
 @pytest.fixture
@@ -59,12 +59,16 @@ def test_elementwise_and_row_reductions_give_the_same_bits_on_any_thread_count(d
     outs = [ga.tanh(x * y) + 1, e / e.sum(axis=1, keepdims=True), (x * y).sum(axis=0)]
     f = ga.function([x, y], outs)
     _on_c(f)
-    a = RNG.normal(size=(600, 700)).astype(dtype)
-    b = RNG.normal(size=(600, 700)).astype(dtype)
-    results = {}
+    a = RNG.normal(size=(1200, 1100)).astype(dtype)
+    b = RNG.normal(size=(1200, 1100)).astype(dtype)
+    results, split = {}, {}
+    pool = sys.modules["graphad_pool"]
     for n in (1, 2, 4):
         ga.config.threads = n
+        before = pool.split_loops()
         results[n] = f(a, b)
+        split[n] = pool.split_loops() - before
+    assert split[1] == 0 and split[2] >= 4 and split[4] >= 4, split  # 5 kernels
     for n in (2, 4):
         for got, want in zip(results[n], results[1]):
             np.testing.assert_array_equal(got, want)
@@ -80,11 +84,12 @@ def test_strided_and_broadcast_operands_split_correctly(threads):
     x, v = ga.matrix("x"), ga.vector("v")
     out = ga.sin(x) * v + 1
     f = ga.function([x, v], out)
-    a = RNG.normal(size=(800, 900))
+    a = RNG.normal(size=(1600, 900))  # views of 720,000 elements: split in two
     w = RNG.normal(size=450)
     np.testing.assert_allclose(f(a[:, ::2], w), np.sin(a[:, ::2]) * w + 1, rtol=1e-13)
-    b = a.T[:450]  # transposed: (450, 800) with strides (8, 7200)
-    np.testing.assert_allclose(f(b, a[0, :800]), np.sin(b) * a[0, :800] + 1, rtol=1e-13)
+    b = a.T[:450]  # transposed: (450, 1600) with strides (8, 7200)
+    u = RNG.normal(size=1600)
+    np.testing.assert_allclose(f(b, u), np.sin(b) * u + 1, rtol=1e-13)
 
 
 def test_concurrent_callers_from_python_threads(threads):
@@ -119,7 +124,7 @@ CHILD = textwrap.dedent(
     ga.config.threads = 2
     x = ga.vector("x")
     f = ga.function([x], ga.exp(x) * 2)
-    a = np.linspace(-1, 1, 400_000)
+    a = np.linspace(-1, 1, 1_200_000)
     f(a)  # the pool's workers now run in this process
 
     def child_call(_):

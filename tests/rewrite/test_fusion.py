@@ -251,9 +251,10 @@ def _indexing_case():
     return [x], ga.exp(ga.tanh(x * 2)[1::2]) * 3, [RNG.normal(size=11)]
 
 
-def _softmax_case():
+def _argmax_case():
     m = ga.matrix("m")
-    return [m], ga.exp(ga.softmax(m * 2)) + 1, [RNG.normal(size=(3, 6))]
+    picked = ga.cast(ga.argmax(ga.tanh(m * 2), axis=1), "float64")
+    return [m], ga.exp(picked) + 1, [RNG.normal(size=(3, 6))]
 
 
 def _reduction_case():
@@ -291,16 +292,17 @@ def test_epilogue_input_larger_at_run_time_still_broadcasts():
     [
         (_matmul_case, "MatMul"),
         (_indexing_case, "Subtensor"),
-        (_softmax_case, "Softmax"),
+        (_argmax_case, "ArgReduce"),
     ],
-    ids=["matmul", "indexing", "softmax"],
+    ids=["matmul", "indexing", "argmax"],
 )
 def test_fusion_stops_at_opaque_ops(case, opaque):
     inputs, out, args = case()
     f = ga.function(inputs, out)
     after = kernel_with(f, "exp")
     # the elementwise ops after the opaque op are one kernel that contains nothing else
-    assert after.op.kernel.op_names() in (["exp", "add"], ["exp", "mul"]), str(after.op)
+    names = [n for n in after.op.kernel.op_names() if not n.startswith("cast")]
+    assert names in (["exp", "add"], ["exp", "mul"]), str(after.op)
     assert after.op.kernel.reduce is None
     (source,) = [v.owner for v in after.inputs if v.owner is not None]
     assert type(source.op).__name__ == opaque, str(source.op)

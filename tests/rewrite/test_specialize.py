@@ -361,3 +361,40 @@ def test_reordered_chain_then_gemm():
     assert fast.maker.rewrites.fired("matrix_chain") == 1
     assert fast.maker.rewrites.fired("gemm") == 1
     assert_same_values(fast, written, values + [c_val], rtol=1e-10)
+
+
+# --- softmax and log_softmax as fusible reductions ----------------------------------------
+SOFTMAX_ROWS = np.array(
+    [[np.inf, 1.0, 0.0], [-np.inf, -np.inf, -np.inf], [np.nan, 0.0, 1.0], [1e308, 1e308, 0.0],
+     [-1000.0, 0.0, 1000.0], [0.5, -0.25, 2.0]]
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("axis", [0, 1])
+@pytest.mark.parametrize("fn", [ga.softmax, ga.log_softmax], ids=["softmax", "log_softmax"])
+def test_softmax_becomes_reductions_with_the_same_values(fn, axis, dtype):
+    from graphad.tensor.nnet import LogSoftmax, Softmax
+
+    z = ga.matrix("z", dtype)
+    out = fn(z, axis=axis)
+    fast, written = compile_both([z], out)
+    assert not nodes_of(fast, Softmax) and not nodes_of(fast, LogSoftmax)
+    assert fast.maker.rewrites.fired("softmax_as_reductions") == 1
+    with np.errstate(all="ignore"):
+        values = SOFTMAX_ROWS.astype(dtype)  # 1e308 is inf in float32
+        got, want = fast(values), written(values)
+    assert got.dtype == want.dtype == np.dtype(dtype)
+    rtol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
+
+
+def test_cross_entropy_gradient_through_the_expanded_softmax():
+    z = ga.matrix("z")
+    labels = ga.vector("labels", "int64")
+    loss = ga.categorical_crossentropy(ga.softmax(z), labels).mean()
+    outs = [loss, ga.grad(loss, z)]
+    fast, written = compile_both([z, labels], outs)
+    args = [np.random.default_rng(3).normal(size=(5, 7)) * 30, np.array([0, 6, 3, 3, 1])]
+    for g, w in zip(fast(*args), written(*args)):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-15)
