@@ -157,6 +157,7 @@ def test_kernel_source_compiles_alone(source, tmp_path):
                 "-Werror",
                 "-fsyntax-only",
                 f"-I{sysconfig.get_paths()['include']}",
+                f"-I{np.get_include()}",
                 "-x",
                 language,
                 str(source),

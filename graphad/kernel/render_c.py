@@ -1,8 +1,9 @@
 """The C renderer: a Kernel becomes one C function of a CPython extension module.
 
-The function takes the kernel's input arrays (METH_FASTCALL), lets NumPy's iterator
-broadcast them (stride 0 along broadcast axes, any strides, zero-size arrays) and
-allocate the output, and runs the scalar DAG over each inner loop without the GIL.
+The function takes the kernel's input arrays (METH_FASTCALL) and hands them, with its
+loop body, to ``gd_elementwise`` (kernels/graphad_kernel.h, compiled once per module),
+which lets NumPy's iterator broadcast them (stride 0 along broadcast axes, any strides,
+zero-size arrays) and allocate the outputs, and runs the loop without the GIL.
 The inner loop has a contiguous specialization (indexing that the compiler can
 vectorize) and a generic strided one. Operands are converted to the dtype each op
 computes in, so float32 math stays float32. A CUDA renderer would subclass this and
@@ -118,18 +119,13 @@ class CRenderer:
         )
         fast = _indent(self.body(kernel, "i", strided=False, hoisted=hoisted), 12)
         slow = _indent(self.body(kernel, "i", strided=True), 12)
-        out_descr = "\n".join(
-            f"    descr[{n_in + j}] = PyArray_DescrFromType({TYPENUM[d]});"
-            for j, d in enumerate(dtypes[n_in:])
-        )
+        types = ", ".join(TYPENUM[d] for d in dtypes)
         return f"""
 /* {kernel.describe()} */
-typedef struct {{ char *p[{n}]; npy_intp s[{n}]; }} {name}_ctx;
-
 /* elements [begin, end) of one inner loop of the iterator */
 static void {name}_loop(void *vc, npy_intp begin, npy_intp end)
 {{
-    const {name}_ctx *c = (const {name}_ctx *)vc;
+    const gd_loop *c = (const gd_loop *)vc;
     npy_intp i;
 {decls}
     if ({contiguous}) {{
@@ -145,71 +141,14 @@ static void {name}_loop(void *vc, npy_intp begin, npy_intp end)
     }}
 }}
 
+static const int {name}_types[{n}] = {{{types}}};
+
 static PyObject *{name}(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {{
-    PyArrayObject *op[{n}] = {{NULL}};
-    PyArray_Descr *descr[{n}] = {{NULL}};
-    npy_uint32 flags[{n}];
-    NpyIter *it = NULL;
-    PyObject *result = NULL;
-    int i_op;
     (void)self;
-{_take_inputs(name, kernel)}
-    for (i_op = 0; i_op < {n_in}; i_op++)
-        flags[i_op] = NPY_ITER_READONLY | NPY_ITER_NBO | NPY_ITER_ALIGNED;
-    for (i_op = {n_in}; i_op < {n}; i_op++)
-        flags[i_op] = NPY_ITER_WRITEONLY | NPY_ITER_ALLOCATE | NPY_ITER_NO_SUBTYPE;
-    if (nargs == {n_in + 1}) {{  /* a buffer from the previous call, of the same shape */
-        if (!PyArray_Check(args[{n_in}])) {{
-            PyErr_SetString(PyExc_TypeError, "{name}: the output buffer is not an array");
-            goto fail;
-        }}
-        op[{n_in}] = (PyArrayObject *)args[{n_in}];
-        Py_INCREF(op[{n_in}]);
-        flags[{n_in}] = NPY_ITER_WRITEONLY | NPY_ITER_NBO | NPY_ITER_ALIGNED;
-    }}
-{out_descr}
-    it = NpyIter_MultiNew({n}, op, NPY_ITER_EXTERNAL_LOOP | NPY_ITER_ZEROSIZE_OK,
-                          NPY_KEEPORDER, NPY_NO_CASTING, flags, descr);
-    if (it == NULL) goto fail;
-    if (NpyIter_GetIterSize(it) > 0) {{
-        NpyIter_IterNextFunc *next = NpyIter_GetIterNext(it, NULL);
-        char **data = NpyIter_GetDataPtrArray(it);
-        npy_intp *strides = NpyIter_GetInnerStrideArray(it);
-        npy_intp *size_ptr = NpyIter_GetInnerLoopSizePtr(it);
-        NPY_BEGIN_THREADS_DEF;
-        if (next == NULL) goto fail;
-        NPY_BEGIN_THREADS;
-        do {{
-            {name}_ctx c;
-            for (i_op = 0; i_op < {n}; i_op++) {{
-                c.p[i_op] = data[i_op];
-                c.s[i_op] = strides[i_op];
-            }}
-            gd_run({name}_loop, &c, *size_ptr, GD_GRAIN);
-        }} while (next(it));
-        NPY_END_THREADS;
-    }}
-{_collect_outputs(n_in, n_out)}
-fail:
-    if (it != NULL) NpyIter_Deallocate(it);
-    for (i_op = 0; i_op < {n}; i_op++) {{
-        Py_XDECREF(op[i_op]);
-        Py_XDECREF(descr[i_op]);
-    }}
-    return result;
+    return gd_elementwise("{name}", args, nargs, {n_in}, {n_out}, {name}_types, {name}_loop);
 }}
 """
-
-
-def _collect_outputs(n_in, n_out):
-    """C setting ``result``: the output array, or a tuple of them."""
-    if n_out == 1:
-        return (
-            f"    result = (PyObject *)NpyIter_GetOperandArray(it)[{n_in}];\n    Py_INCREF(result);"
-        )
-    items = ", ".join(f"NpyIter_GetOperandArray(it)[{n_in + j}]" for j in range(n_out))
-    return f'    result = Py_BuildValue("({"O" * n_out})", {items});'
 
 
 def _take_inputs(name, kernel):

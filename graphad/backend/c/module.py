@@ -29,6 +29,7 @@ _PRELUDE = """\
 #include <math.h>
 #include "graphad_runtime.h"
 #include "graphad_pool.h"
+#include "graphad_kernel.h"
 """
 
 _loaded: dict = {}  # path -> module: one load per process
@@ -107,11 +108,12 @@ def build_options(nodes) -> tuple:
     return includes, links
 
 
-def build_module(source: str, include_dirs=(), link_args=(), name=MODULE):
+def build_module(source: str, include_dirs=(), link_args=(), name=MODULE, before_load=None):
     """The loaded extension module ``name`` for ``source`` (which defines
     ``PyInit_<name>``), compiled unless the cache has it. ``include_dirs`` and
     ``link_args`` are passed to the compiler and are part of the cache key (the
-    library a module links is not in its source)."""
+    library a module links is not in its source). ``before_load()`` runs between
+    compiling and loading."""
     from ..cache import cache_key, default_cache
     from .compiler import (
         compile_flags,
@@ -140,6 +142,8 @@ def build_module(source: str, include_dirs=(), link_args=(), name=MODULE):
 
     suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
     path = default_cache().get(key, build, name=name, suffix=suffix)
+    if before_load is not None:
+        before_load()
     module = _loaded.get(path)
     if module is None:
         spec = importlib.util.spec_from_file_location(name, path)
@@ -262,8 +266,13 @@ def thunk_maker(fgraph):
     nodes = kernel_nodes(fgraph)
     functions = {}
     if nodes:
-        load_pool()
-        module = build_module(module_source(nodes), *build_options(nodes))
+        import sys
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1) as side:  # the pool compiles beside the module
+            pool = None if "graphad_pool" in sys.modules else side.submit(load_pool)
+            wait = None if pool is None else pool.result  # its module must load first
+            module = build_module(module_source(nodes), *build_options(nodes), before_load=wait)
         functions = {node: getattr(module, f"k{i}") for i, node in enumerate(nodes)}
 
     def make_thunk(node):

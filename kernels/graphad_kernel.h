@@ -1,0 +1,118 @@
+/* graphad_kernel.h: the part of every elementwise kernel function that is the same
+ * for all of them, compiled once per module instead of once per kernel.
+ *
+ * A generated kernel is a loop body `loop(ctx, begin, end)` over one inner loop of
+ * NumPy's iterator (ctx: a gd_loop, the operands' data pointers and strides) and a
+ * two-line function that calls gd_elementwise with its operand types. gd_elementwise
+ * converts the inputs, lets NpyIter broadcast them (any strides, stride 0 along
+ * broadcast axes, zero-size arrays) and allocate the outputs, and runs the loop over
+ * each inner loop without the GIL, split across graphad's threads when large.
+ *
+ * Host only: it uses Python's and NumPy's C APIs.
+ */
+#ifndef GRAPHAD_KERNEL_H
+#define GRAPHAD_KERNEL_H
+
+#include <Python.h>
+#ifndef NPY_NO_DEPRECATED_API
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#endif
+#include <numpy/arrayobject.h>
+
+#include "graphad_pool.h"
+
+/* operands of one kernel (fusion stops at 64 steps of at most 3 inputs each) */
+#define GD_MAX_OPERANDS 512
+
+typedef struct {
+    char *p[GD_MAX_OPERANDS];
+    npy_intp s[GD_MAX_OPERANDS];
+} gd_loop;
+
+/* Inputs args[0 .. n_in), optionally followed by a reusable array for the (single)
+ * output; types: the n_in + n_out NumPy type numbers. Returns the output array, or a
+ * tuple of the n_out outputs; NULL with an exception set on error. */
+static PyObject *gd_elementwise(const char *name, PyObject *const *args, Py_ssize_t nargs,
+                                int n_in, int n_out, const int *types, gd_task loop)
+{
+    PyArrayObject *op[GD_MAX_OPERANDS] = {NULL};
+    PyArray_Descr *descr[GD_MAX_OPERANDS] = {NULL};
+    npy_uint32 flags[GD_MAX_OPERANDS];
+    NpyIter *it = NULL;
+    PyObject *result = NULL;
+    const int n = n_in + n_out;
+    int i;
+    if (n > GD_MAX_OPERANDS) {
+        PyErr_Format(PyExc_ValueError, "%s: %d operands, more than %d", name, n,
+                     GD_MAX_OPERANDS);
+        return NULL;
+    }
+    if (nargs != n_in && nargs != n_in + 1) {
+        PyErr_Format(PyExc_TypeError, "%s takes %d arrays (and an output), got %zd", name,
+                     n_in, nargs);
+        return NULL;
+    }
+    for (i = 0; i < n_in; i++) {
+        op[i] = (PyArrayObject *)PyArray_FROM_OTF(args[i], types[i], NPY_ARRAY_ALIGNED);
+        if (op[i] == NULL)
+            goto fail;
+        flags[i] = NPY_ITER_READONLY | NPY_ITER_NBO | NPY_ITER_ALIGNED;
+    }
+    for (i = n_in; i < n; i++) {
+        flags[i] = NPY_ITER_WRITEONLY | NPY_ITER_ALLOCATE | NPY_ITER_NO_SUBTYPE;
+        descr[i] = PyArray_DescrFromType(types[i]);
+    }
+    if (nargs == n_in + 1) { /* a buffer from the previous call, of the same shape */
+        if (!PyArray_Check(args[n_in])) {
+            PyErr_Format(PyExc_TypeError, "%s: the output buffer is not an array", name);
+            goto fail;
+        }
+        op[n_in] = (PyArrayObject *)args[n_in];
+        Py_INCREF(op[n_in]);
+        flags[n_in] = NPY_ITER_WRITEONLY | NPY_ITER_NBO | NPY_ITER_ALIGNED;
+    }
+    it = NpyIter_MultiNew(n, op, NPY_ITER_EXTERNAL_LOOP | NPY_ITER_ZEROSIZE_OK,
+                          NPY_KEEPORDER, NPY_NO_CASTING, flags, descr);
+    if (it == NULL)
+        goto fail;
+    if (NpyIter_GetIterSize(it) > 0) {
+        NpyIter_IterNextFunc *next = NpyIter_GetIterNext(it, NULL);
+        char **data = NpyIter_GetDataPtrArray(it);
+        npy_intp *strides = NpyIter_GetInnerStrideArray(it);
+        npy_intp *size_ptr = NpyIter_GetInnerLoopSizePtr(it);
+        NPY_BEGIN_THREADS_DEF;
+        if (next == NULL)
+            goto fail;
+        NPY_BEGIN_THREADS;
+        do {
+            gd_loop c;
+            for (i = 0; i < n; i++) {
+                c.p[i] = data[i];
+                c.s[i] = strides[i];
+            }
+            gd_run(loop, &c, *size_ptr, GD_GRAIN);
+        } while (next(it));
+        NPY_END_THREADS;
+    }
+    if (n_out == 1) {
+        result = (PyObject *)NpyIter_GetOperandArray(it)[n_in];
+        Py_INCREF(result);
+    } else {
+        result = PyTuple_New(n_out);
+        for (i = 0; result != NULL && i < n_out; i++) {
+            PyObject *item = (PyObject *)NpyIter_GetOperandArray(it)[n_in + i];
+            Py_INCREF(item);
+            PyTuple_SET_ITEM(result, i, item);
+        }
+    }
+fail:
+    if (it != NULL)
+        NpyIter_Deallocate(it);
+    for (i = 0; i < n; i++) {
+        Py_XDECREF(op[i]);
+        Py_XDECREF(descr[i]);
+    }
+    return result;
+}
+
+#endif
