@@ -15,11 +15,21 @@
  *
  * One parallel loop runs at a time: a call made while another runs (from another
  * Python thread, or from inside a loop body) runs its whole range serially.
+ *
+ * The module also holds the array memory allocator that compiled functions use while
+ * they run (NumPy's PyDataMem_Handler, set for the call only): blocks of 1 MiB and
+ * more that graphad's arrays free are kept (up to 256 MiB) and handed out again for the
+ * same size, so a function called in a loop does not map fresh pages from the OS (and
+ * take a page fault per 4 KiB) for every large output. The arrays handed out are still
+ * new arrays; only their memory is recycled.
  */
 #define PY_SSIZE_T_CLEAN
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
 #include <Python.h>
+#include <numpy/arrayobject.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define GRAPHAD_POOL_MODULE
 #include "graphad_pool.h"
@@ -139,6 +149,109 @@ static void parallel_for(gd_task fn, void *ctx, Py_ssize_t n, Py_ssize_t grain)
     pthread_mutex_unlock(&busy);
 }
 
+/* --- the recycling allocator -------------------------------------------------- */
+#define CACHE_MIN ((size_t)1 << 20)     /* smaller blocks come from malloc as usual */
+#define CACHE_LIMIT ((size_t)256 << 20) /* bytes kept at most */
+#define CACHE_SLOTS 64
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *cache_ptr[CACHE_SLOTS];
+static size_t cache_size[CACHE_SLOTS];
+static int cache_count = 0;
+static size_t cache_bytes = 0;
+static unsigned long long cache_hits = 0;
+
+static void *cache_malloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    if (size >= CACHE_MIN) {
+        int k;
+        pthread_mutex_lock(&cache_lock);
+        for (k = cache_count - 1; k >= 0; k--) {  /* the most recently freed first */
+            if (cache_size[k] == size) {
+                void *p = cache_ptr[k];
+                cache_count--;
+                cache_ptr[k] = cache_ptr[cache_count];
+                cache_size[k] = cache_size[cache_count];
+                cache_bytes -= size;
+                cache_hits++;
+                pthread_mutex_unlock(&cache_lock);
+                return p;
+            }
+        }
+        pthread_mutex_unlock(&cache_lock);
+    }
+    return malloc(size ? size : 1);
+}
+
+static void *cache_calloc(void *ctx, size_t n, size_t size)
+{
+    (void)ctx;
+    return calloc(n ? n : 1, size ? size : 1);
+}
+
+static void *cache_realloc(void *ctx, void *ptr, size_t size)
+{
+    (void)ctx;
+    return realloc(ptr, size ? size : 1);
+}
+
+static void cache_free(void *ctx, void *ptr, size_t size)
+{
+    (void)ctx;
+    if (ptr != NULL && size >= CACHE_MIN) {
+        pthread_mutex_lock(&cache_lock);
+        if (cache_count < CACHE_SLOTS && cache_bytes + size <= CACHE_LIMIT) {
+            cache_ptr[cache_count] = ptr;
+            cache_size[cache_count] = size;
+            cache_count++;
+            cache_bytes += size;
+            pthread_mutex_unlock(&cache_lock);
+            return;
+        }
+        pthread_mutex_unlock(&cache_lock);
+    }
+    free(ptr);
+}
+
+static PyDataMem_Handler cache_handler = {
+    "graphad_cache",
+    1,
+    {NULL, cache_malloc, cache_calloc, cache_realloc, cache_free},
+};
+static PyObject *cache_capsule = NULL;
+
+/* use_allocator(): make the recycling allocator NumPy's for this context; returns
+ * the handler it replaces, for restore_allocator(old) at the end of the call. */
+static PyObject *use_allocator(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return PyDataMem_SetHandler(cache_capsule);
+}
+
+static PyObject *restore_allocator(PyObject *self, PyObject *old)
+{
+    PyObject *mine;
+    (void)self;
+    mine = PyDataMem_SetHandler(old);
+    if (mine == NULL)
+        return NULL;
+    Py_DECREF(mine);
+    Py_RETURN_NONE;
+}
+
+static PyObject *allocator_stats(PyObject *self, PyObject *unused)
+{
+    PyObject *stats;
+    (void)self;
+    (void)unused;
+    pthread_mutex_lock(&cache_lock);
+    stats = Py_BuildValue("{s:K,s:n,s:i}", "hits", cache_hits, "cached_bytes",
+                          (Py_ssize_t)cache_bytes, "cached_blocks", cache_count);
+    pthread_mutex_unlock(&cache_lock);
+    return stats;
+}
+
 /* In a fork child only the forking thread exists: forget the workers (new ones
  * start on the next parallel loop) and reset the locks. */
 static void after_fork_child(void)
@@ -147,6 +260,7 @@ static void after_fork_child(void)
     pthread_mutex_init(&lock, NULL);
     pthread_cond_init(&wake, NULL);
     pthread_cond_init(&done, NULL);
+    pthread_mutex_init(&cache_lock, NULL);
     started = 0;
     pending = 0;
 }
@@ -186,6 +300,9 @@ static PyMethodDef methods[] = {
     {"set_threads", set_threads, METH_O, "Use n threads (the caller included) per loop."},
     {"get_threads", get_threads, METH_NOARGS, "The thread count loops use."},
     {"split_loops", get_split_loops, METH_NOARGS, "How many loops ran on several threads."},
+    {"use_allocator", use_allocator, METH_NOARGS, "Recycle large array memory; returns the old handler."},
+    {"restore_allocator", restore_allocator, METH_O, "Put back the handler use_allocator replaced."},
+    {"allocator_stats", allocator_stats, METH_NOARGS, "Hits and bytes of the recycling allocator."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -195,8 +312,13 @@ static struct PyModuleDef moduledef = {
 
 PyMODINIT_FUNC PyInit_graphad_pool(void)
 {
-    PyObject *m = PyModule_Create(&moduledef);
+    PyObject *m;
     PyObject *capsule;
+    import_array();
+    cache_capsule = PyCapsule_New(&cache_handler, "mem_handler", NULL);
+    if (cache_capsule == NULL)
+        return NULL;
+    m = PyModule_Create(&moduledef);
     if (m == NULL)
         return NULL;
     capsule = PyCapsule_New((void *)parallel_for, "graphad_pool._parallel", NULL);

@@ -91,8 +91,23 @@ def cache_key(source: str, **parts) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-@functools.cache
+# Read at import: sysconfig's first read is not thread-safe (another thread may see
+# None), and modules are built from two threads at once
+_ABI = [
+    sys.implementation.cache_tag,
+    sysconfig.get_config_var("EXT_SUFFIX"),
+    sysconfig.get_config_var("SOABI"),
+]
+_environment_lock = threading.Lock()
+
+
 def _environment() -> dict:
+    with _environment_lock:
+        return _environment_once()
+
+
+@functools.cache
+def _environment_once() -> dict:
     import numpy
 
     from .. import __version__
@@ -100,11 +115,7 @@ def _environment() -> dict:
 
     return {
         "python": sys.version,
-        "abi": [
-            sys.implementation.cache_tag,
-            sysconfig.get_config_var("EXT_SUFFIX"),
-            sysconfig.get_config_var("SOABI"),
-        ],
+        "abi": _ABI,
         "machine": platform.machine(),
         "numpy": numpy.__version__,
         "graphad": __version__,

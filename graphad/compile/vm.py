@@ -67,6 +67,8 @@ class VM:
             i for thunk, _, outs, _, _ in self.steps if getattr(thunk, "fresh", False) for i in outs
         }
         self.pool: dict = {}  # (shape, dtype) -> arrays free for reuse
+        # the recycling allocator, when a compiled module loaded it (with the threads)
+        self.memory = sys.modules.get("graphad_pool") if self.fresh_slots else None
 
     def new_storage(self):
         storage = [None] * self.n_slots
@@ -75,7 +77,19 @@ class VM:
         return storage
 
     def run(self, storage, profile=False):
-        """Execute every step; raise a node-naming error if one fails."""
+        """Execute every step; raise a node-naming error if one fails. Arrays allocated
+        meanwhile get their memory from the C backend's recycling allocator, when the
+        backend is loaded (kernels/graphad_pool.c)."""
+        memory = self.memory
+        if memory is None:
+            return self._run(storage, profile)
+        old = memory.use_allocator()
+        try:
+            return self._run(storage, profile)
+        finally:
+            memory.restore_allocator(old)
+
+    def _run(self, storage, profile):
         pool, fresh = self.pool, self.fresh_slots
         touched = set()  # shapes used in this call; others are dropped at its end
         for k, (thunk, ins, outs, node, frees) in enumerate(self.steps):

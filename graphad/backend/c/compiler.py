@@ -101,6 +101,10 @@ def vector_math() -> tuple:
     return "\n".join(lines) + "\n", ["-lmvec"]
 
 
+# read at import: sysconfig's first read is not thread-safe, and two threads compile
+_PYTHON_INCLUDE = sysconfig.get_paths()["include"]
+
+
 def compiler_path() -> str:
     """The configured C compiler as an absolute path; MissingToolError if absent."""
     from ...config import config
@@ -128,7 +132,7 @@ def compiler_identity(path: str) -> str:
 def include_dirs() -> list:
     from ...backend import kernels_dir
 
-    return [sysconfig.get_paths()["include"], np.get_include(), kernels_dir()]
+    return [_PYTHON_INCLUDE, np.get_include(), kernels_dir()]
 
 
 def compile_shared(source_path: str, out_path: str, extra_includes=(), link_args=()) -> None:

@@ -32,6 +32,8 @@ _PRELUDE = """\
 #include "graphad_kernel.h"
 """
 
+# read at import (sysconfig's first read is not thread-safe; two threads build modules)
+_EXT_SUFFIX = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
 _loaded: dict = {}  # path -> module: one load per process
 _pool_failed: list = []  # the error, once building the thread pool failed
 
@@ -140,8 +142,7 @@ def build_module(source: str, include_dirs=(), link_args=(), name=MODULE, before
                 fh.write(source)
             compile_shared(src, out_path, include_dirs, link_args)
 
-    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
-    path = default_cache().get(key, build, name=name, suffix=suffix)
+    path = default_cache().get(key, build, name=name, suffix=_EXT_SUFFIX)
     if before_load is not None:
         before_load()
     module = _loaded.get(path)
