@@ -29,6 +29,73 @@ typedef struct {
     npy_intp s[GD_MAX_OPERANDS];
 } gd_loop;
 
+/* Many short inner loops (a broadcast operand keeps the iterator from coalescing the
+ * dimensions: a matrix times a column): their data pointers are collected first, then
+ * whole inner loops are split across threads. */
+#define GD_MAX_SPLIT_LOOPS 65536
+
+typedef struct {
+    char **ptrs;      /* n pointers per inner loop */
+    npy_intp *sizes;  /* each inner loop's length */
+    npy_intp strides[GD_MAX_OPERANDS];
+    int n;
+    gd_task loop;
+} gd_outer;
+
+static void gd_outer_loops(void *vc, npy_intp begin, npy_intp end)
+{
+    const gd_outer *job = (const gd_outer *)vc;
+    npy_intp k;
+    int i;
+    for (k = begin; k < end; k++) {
+        gd_loop c;
+        for (i = 0; i < job->n; i++) {
+            c.p[i] = job->ptrs[k * job->n + i];
+            c.s[i] = job->strides[i];
+        }
+        job->loop(&c, 0, job->sizes[k]);
+    }
+}
+
+/* Runs `loop` over the whole iteration of `it` (whose inner loop is shorter than it);
+ * returns 0, or -1 (nothing run yet) when the inner loops are too many to collect. */
+static int gd_split_outer(NpyIter *it, int n, gd_task loop, npy_intp total, npy_intp inner)
+{
+    NpyIter_IterNextFunc *next = NpyIter_GetIterNext(it, NULL);
+    char **data = NpyIter_GetDataPtrArray(it);
+    npy_intp *strides = NpyIter_GetInnerStrideArray(it);
+    npy_intp *size_ptr = NpyIter_GetInnerLoopSizePtr(it);
+    npy_intp loops = (total + inner - 1) / inner + 1, k = 0;
+    gd_outer job;
+    int i;
+    if (next == NULL || loops > GD_MAX_SPLIT_LOOPS)
+        return -1;
+    job.ptrs = (char **)PyMem_RawMalloc(sizeof(char *) * (size_t)(loops * n));
+    job.sizes = (npy_intp *)PyMem_RawMalloc(sizeof(npy_intp) * (size_t)loops);
+    if (job.ptrs == NULL || job.sizes == NULL) {
+        PyMem_RawFree(job.ptrs);
+        PyMem_RawFree(job.sizes);
+        return -1;
+    }
+    for (i = 0; i < n; i++)
+        job.strides[i] = strides[i];  /* the same for every inner loop (no buffering) */
+    job.n = n;
+    job.loop = loop;
+    do {
+        if (k == loops) {  /* more loops than the sizes said: run the rest here */
+            gd_outer_loops(&job, 0, k);
+            k = 0;
+        }
+        for (i = 0; i < n; i++)
+            job.ptrs[k * n + i] = data[i];
+        job.sizes[k++] = *size_ptr;
+    } while (next(it));
+    gd_run(gd_outer_loops, &job, k, GD_GRAIN / inner + 1);
+    PyMem_RawFree(job.ptrs);
+    PyMem_RawFree(job.sizes);
+    return 0;
+}
+
 /* Inputs args[0 .. n_in), optionally followed by a reusable array for the (single)
  * output; types: the n_in + n_out NumPy type numbers. Returns the output array, or a
  * tuple of the n_out outputs; NULL with an exception set on error. */
@@ -75,6 +142,18 @@ static PyObject *gd_elementwise(const char *name, PyObject *const *args, Py_ssiz
                           NPY_KEEPORDER, NPY_NO_CASTING, flags, descr);
     if (it == NULL)
         goto fail;
+    if (NpyIter_GetIterSize(it) >= 2 * GD_GRAIN
+        && *NpyIter_GetInnerLoopSizePtr(it) < NpyIter_GetIterSize(it)
+        && *NpyIter_GetInnerLoopSizePtr(it) > 0) {
+        int done;
+        NPY_BEGIN_THREADS_DEF;
+        NPY_BEGIN_THREADS;
+        done = gd_split_outer(it, n, loop, NpyIter_GetIterSize(it),
+                              *NpyIter_GetInnerLoopSizePtr(it));
+        NPY_END_THREADS;
+        if (done == 0)
+            goto finished;
+    }
     if (NpyIter_GetIterSize(it) > 0) {
         NpyIter_IterNextFunc *next = NpyIter_GetIterNext(it, NULL);
         char **data = NpyIter_GetDataPtrArray(it);
@@ -94,6 +173,7 @@ static PyObject *gd_elementwise(const char *name, PyObject *const *args, Py_ssiz
         } while (next(it));
         NPY_END_THREADS;
     }
+finished:
     if (n_out == 1) {
         result = (PyObject *)NpyIter_GetOperandArray(it)[n_in];
         Py_INCREF(result);

@@ -86,7 +86,10 @@ def test_strided_and_broadcast_operands_split_correctly(threads):
     f = ga.function([x, v], out)
     a = RNG.normal(size=(1600, 900))  # views of 720,000 elements: split in two
     w = RNG.normal(size=450)
+    pool = sys.modules["graphad_pool"]
+    before = pool.split_loops()
     np.testing.assert_allclose(f(a[:, ::2], w), np.sin(a[:, ::2]) * w + 1, rtol=1e-13)
+    assert pool.split_loops() > before  # 1600 inner loops of 450, split across threads
     b = a.T[:450]  # transposed: (450, 1600) with strides (8, 7200)
     u = RNG.normal(size=1600)
     np.testing.assert_allclose(f(b, u), np.sin(b) * u + 1, rtol=1e-13)
