@@ -96,6 +96,26 @@ static int gd_split_outer(NpyIter *it, int n, gd_task loop, npy_intp total, npy_
     return 0;
 }
 
+/* Shared by every kernel function: checks the argument count (n_in arrays, then
+ * optionally a reusable output) and views input i as an aligned array of types[i] in
+ * op[i]. Returns -1 with an exception set on error; the caller releases op[]. */
+static int gd_take_inputs(const char *name, PyObject *const *args, Py_ssize_t nargs,
+                          int n_in, const int *types, PyArrayObject **op)
+{
+    int i;
+    if (nargs != n_in && nargs != n_in + 1) {
+        PyErr_Format(PyExc_TypeError, "%s takes %d arrays (and an output), got %zd", name,
+                     n_in, nargs);
+        return -1;
+    }
+    for (i = 0; i < n_in; i++) {
+        op[i] = (PyArrayObject *)PyArray_FROM_OTF(args[i], types[i], NPY_ARRAY_ALIGNED);
+        if (op[i] == NULL)
+            return -1;
+    }
+    return 0;
+}
+
 /* Inputs args[0 .. n_in), optionally followed by a reusable array for the (single)
  * output; types: the n_in + n_out NumPy type numbers. Returns the output array, or a
  * tuple of the n_out outputs; NULL with an exception set on error. */
@@ -114,17 +134,10 @@ static PyObject *gd_elementwise(const char *name, PyObject *const *args, Py_ssiz
                      GD_MAX_OPERANDS);
         return NULL;
     }
-    if (nargs != n_in && nargs != n_in + 1) {
-        PyErr_Format(PyExc_TypeError, "%s takes %d arrays (and an output), got %zd", name,
-                     n_in, nargs);
-        return NULL;
-    }
-    for (i = 0; i < n_in; i++) {
-        op[i] = (PyArrayObject *)PyArray_FROM_OTF(args[i], types[i], NPY_ARRAY_ALIGNED);
-        if (op[i] == NULL)
-            goto fail;
+    if (gd_take_inputs(name, args, nargs, n_in, types, op) < 0)
+        goto fail;
+    for (i = 0; i < n_in; i++)
         flags[i] = NPY_ITER_READONLY | NPY_ITER_NBO | NPY_ITER_ALIGNED;
-    }
     for (i = n_in; i < n; i++) {
         flags[i] = NPY_ITER_WRITEONLY | NPY_ITER_ALLOCATE | NPY_ITER_NO_SUBTYPE;
         descr[i] = PyArray_DescrFromType(types[i]);

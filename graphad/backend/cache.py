@@ -98,16 +98,10 @@ _ABI = [
     sysconfig.get_config_var("EXT_SUFFIX"),
     sysconfig.get_config_var("SOABI"),
 ]
-_environment_lock = threading.Lock()
-
-
-def _environment() -> dict:
-    with _environment_lock:
-        return _environment_once()
 
 
 @functools.cache
-def _environment_once() -> dict:
+def _environment() -> dict:
     import numpy
 
     from .. import __version__

@@ -151,6 +151,13 @@ class Kernel:
         return set().union(*(self.input_deps(r) for r in self.outputs))
 
     @property
+    def result_refs(self) -> tuple:
+        """The values the kernel returns, in order: a reduction's result first, then
+        the full-shape outputs."""
+        first = (self.result_ref,) if self.reduce is not None else ()
+        return first + self.full_outputs
+
+    @property
     def full_outputs(self) -> tuple:
         """The output values written at the broadcast shape of the inputs each reads:
         all of an elementwise kernel's, a reduction kernel's exported prologue values."""
@@ -160,10 +167,7 @@ class Kernel:
         """The kernel's outputs as nested expressions: ``tanh(add(mul(i0, i1), i2))``
         (``...`` below ``depth`` levels, so a long chain prints in one line)."""
         if ref is None:
-            if self.reduce is not None:
-                refs = (self.result_ref, *self.full_outputs)
-                return ", ".join(self.describe(r, depth) for r in refs)
-            return ", ".join(self.describe(r, depth) for r in self.outputs)
+            return ", ".join(self.describe(r, depth) for r in self.result_refs)
         if isinstance(ref, Literal):
             return repr(ref.value)
         n = len(self.inputs)
@@ -203,8 +207,7 @@ class Kernel:
         return deps
 
     def out_dtypes(self) -> list:
-        first = [self.result_ref] if self.reduce is not None else []
-        return [self.value_dtype(r) for r in (*first, *self.full_outputs)]
+        return [self.value_dtype(r) for r in self.result_refs]
 
 
 def c_literal(value, dtype: str) -> str:

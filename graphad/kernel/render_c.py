@@ -151,28 +151,6 @@ static PyObject *{name}(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 """
 
 
-def _take_inputs(name, kernel):
-    """C shared by every kernel function: check the argument count (the inputs, then
-    optionally a reusable output buffer) and view each input as an aligned array of its
-    dtype in ``op[i]``."""
-    n_in = len(kernel.inputs)
-    lines = [
-        f"    if (nargs != {n_in} && nargs != {n_in + 1}) {{",
-        f'        PyErr_Format(PyExc_TypeError, "{name} takes {n_in} arrays (and an output), '
-        'got %zd",',
-        "                     nargs);",
-        "        return NULL;",
-        "    }",
-    ]
-    for i, inp in enumerate(kernel.inputs):
-        lines.append(
-            f"    op[{i}] = (PyArrayObject *)PyArray_FROM_OTF(args[{i}], {TYPENUM[inp.dtype]}, "
-            "NPY_ARRAY_ALIGNED);"
-        )
-        lines.append(f"    if (op[{i}] == NULL) goto fail;")
-    return "\n".join(lines)
-
-
 def _indent(lines, n):
     pad = " " * n
     return "\n".join(pad + line for line in lines)

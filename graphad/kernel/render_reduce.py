@@ -14,7 +14,7 @@ import numpy as np
 
 from ..tensor.scalar_base import c_type
 from .ir import c_literal
-from .render_c import TYPENUM, _indent, _take_inputs, convert
+from .render_c import TYPENUM, _indent, convert
 
 _REDUCE = {
     # kind: (initial value of the accumulator or None for the type's extreme, update)
@@ -100,6 +100,7 @@ def reduce_function(renderer, name, kernel):
         + f") = v{r};"
         for j, r in enumerate(exports)
     ]
+    in_types = ", ".join(TYPENUM[i.dtype] for i in kernel.inputs) or "0"
     in_prologue = ", ".join("1" if i in first else "0" for i in range(n_in)) or "0"
     out_type = c_type(kernel.value_dtype(result))
     out_typenum = TYPENUM[kernel.value_dtype(result)]
@@ -162,13 +163,15 @@ static PyObject *{name}(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     npy_intp (*st)[{ND}] = c.st, (*est)[{ND}] = c.est, (*xst)[{ND}] = c.xst;
     char **base = c.base;
     static const int in_prologue[{NI}] = {{{in_prologue}}};
+    static const int types[{NI}] = {{{in_types}}};
     npy_intp odims[{max(out_nd, 1)}];
     static const int reduced[{ND}] = {{{axes_c}}};
     npy_intp inner = 1, outer = 1;
     int i, d, k;
     (void)self;
     (void)est;
-{_take_inputs(name, kernel)}
+    if (gd_take_inputs("{name}", args, nargs, {n_in}, types, op) < 0)
+        goto fail;
     for (d = 0; d < {nd}; d++)
         shape[d] = 1;
     for (i = 0; i < {n_in}; i++) {{  /* broadcast: right-aligned, size 1 stretches */

@@ -73,13 +73,13 @@ class Group:
     the variable whose broadcast pattern the next joiner needs.
     """
 
-    def __init__(self, node, pattern):
+    def __init__(self, node, pattern, is_reduce):
         self.nodes = [node]
         self.roots = [node]  # several after a merge of groups reading one value
         self.merged = False  # merged into another group
         self.pattern = pattern
         self.exported = []
-        self.reduce = node if reduction(node) is not None else None
+        self.reduce = node if is_reduce else None
         self.prologue = {node} if self.reduce is not None else set()
         self.epilogue = [] if self.reduce is not None else None
 
@@ -102,25 +102,25 @@ def fusion_groups(fgraph):
     """The Groups of ``fgraph``, each with ``nodes`` in topological order (the last one
     the root), ``exported`` nodes (extra outputs, computed once), and, for a kernel
     ending in a reduction, ``reduce`` and its ``epilogue`` nodes."""
-    order = _order(fgraph)
+    order, reducing = _order(fgraph)
     position = {node: i for i, node in enumerate(order)}
     group_of = {}  # node -> Group
     groups = []
     for node in reversed(order):
-        is_reduce = reduction(node) is not None
+        is_reduce = node in reducing
         if not (is_reduce or fusible(node)):
             continue
         out = node.outputs[0]
         readers = fgraph.clients[out]
         if not is_reduce:
             _merge_readers(fgraph, node, readers, group_of, position)
-        target, export = _join(node, readers, group_of, position)
+        target, export = _join(is_reduce, readers, group_of, position)
         if target is not None:
             full = len(target.nodes) >= MAX_STEPS
             if full or not _same_pattern(out, target.pattern):
                 target = None
         if target is None:
-            target = Group(node, node.inputs[0] if is_reduce else out)
+            target = Group(node, node.inputs[0] if is_reduce else out, is_reduce)
             groups.append(target)
         elif is_reduce:
             target.add_reduction(node)
@@ -173,25 +173,26 @@ def _merge_readers(fgraph, node, readers, group_of, position):
             group_of[n] = keep
 
 
-def _join(node, readers, group_of, position):
-    """(group, exported) that ``node`` can join, or (None, False): a group reading it,
-    the earliest that can take it. Exported when something else reads it too; an
-    exported node's other readers must come after the group's root, or the kernel
-    would feed itself."""
+def _join(is_reduce, readers, group_of, position):
+    """(group, exported) that the node ``readers`` read can join, or (None, False): a
+    group reading it, the earliest that can take it. Exported when something else reads
+    it too; an exported node's other readers must come after the group's root, or the
+    kernel would feed itself."""
     found = {group_of.get(c) for c, _ in readers if c != "output"}
     found.discard(None)
     for target in sorted(found, key=lambda g: max(position[r] for r in g.roots)):
-        export = _joins(node, target, readers, group_of, position)
+        export = _joins(is_reduce, target, readers, group_of, position)
         if export is not None:
             return target, export
     return None, False
 
 
-def _joins(node, target, readers, group_of, position):
-    """None if ``node`` cannot join ``target``, else whether it would be exported."""
+def _joins(is_reduce, target, readers, group_of, position):
+    """None if the node that ``readers`` read cannot join ``target``, else whether it
+    would be exported."""
     inside = [c for c, _ in readers if c != "output" and group_of.get(c) is target]
     others = [c for c, _ in readers if c == "output" or group_of.get(c) is not target]
-    if reduction(node) is not None:  # a reduction may feed an elementwise epilogue
+    if is_reduce:  # a reduction may feed an elementwise epilogue
         ok = not others and target.reduce is None and not target.exported
         return False if ok else None
     if target.reduce is not None and not all(c in target.prologue for c in inside):
@@ -205,18 +206,20 @@ def _joins(node, target, readers, group_of, position):
 
 
 def _order(fgraph):
-    """A topological order of ``fgraph``'s nodes in which the work that feeds a
-    reduction, and the reduction, come as early as their inputs allow (earlier
-    reductions first), and other work after: then the other readers of a prologue's
-    values come after the reduction, and its kernel can write those values for them."""
+    """(order, reductions): a topological order of ``fgraph``'s nodes in which the work
+    that feeds a reduction, and the reduction, come as early as their inputs allow
+    (earlier reductions first), and other work after: then the other readers of a
+    prologue's values come after the reduction, and its kernel can write those values
+    for them. ``reductions`` are the nodes a kernel can end with."""
     base = fgraph.toposort()
+    reductions = {n for n in base if reduction(n) is not None}
     readers = {
         n: {c for out in n.outputs for c, _ in fgraph.clients[out] if c != "output"} for n in base
     }
     feeds = {}  # node -> position of the first reduction it feeds (itself included)
     for i in range(len(base) - 1, -1, -1):
         n = base[i]
-        own = i if reduction(n) is not None else len(base)
+        own = i if n in reductions else len(base)
         feeds[n] = min([own, *(feeds[c] for c in readers[n])])
     key = {n: (feeds[n], i) for i, n in enumerate(base)}  # unique per node
     waiting = {n: len({v.owner for v in n.inputs if v.owner in key}) for n in base}
@@ -230,7 +233,7 @@ def _order(fgraph):
             waiting[c] -= 1
             if not waiting[c]:
                 heapq.heappush(ready, (key[c], c))
-    return order
+    return order, reductions
 
 
 class FusionPass:

@@ -10,13 +10,11 @@ reductions they stand for, which fuse into two passes over the data.
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..tensor import math as m
 from ..tensor import scalar_ops as so
 from ..tensor.linalg import Gemm, MatMul, matmul
 from ..tensor.nnet import LogSoftmax, Softmax
-from ..tensor.reduce import Reduce
+from ..tensor.reduce import max_shift
 from ..tensor.type import FLOAT_DTYPES
 from .engine import RuleTable, node_rule, rule
 
@@ -184,8 +182,7 @@ def softmax_as_reductions(fgraph, node):
     x - logsumexp(x)  (fusible kernels instead of one opaque op; the gradients were
     taken on the op)"""
     (x,), out, axis = node.inputs, node.outputs[0], node.op.axis
-    shift = Reduce("max", (axis,), True, initial=-np.inf)(x)
-    d = x - m.switch(m.isinf(shift), 0, shift)
+    d = x - max_shift(x, (axis,))
     if isinstance(node.op, LogSoftmax):  # (x - max) - log(...): exact where x ~ max
         return {out: d - m.log(m.exp(d).sum(axis=axis, keepdims=True))}
     e = m.exp(d)

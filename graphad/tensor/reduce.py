@@ -318,6 +318,16 @@ def std(x, axis=None, keepdims=False, ddof=0):
     return sqrt(var(x, axis, keepdims, ddof))
 
 
+def max_shift(x, axes):
+    """``max(x, axes, keepdims=True)``, 0 where that is infinite: what to subtract
+    before ``exp`` so it cannot overflow (initial=-inf: an empty axis gives a shift of
+    0 and log(0) = -inf after, as scipy and JAX do)."""
+    from . import math as m
+
+    shift = Reduce("max", axes, True, initial=-np.inf)(x)
+    return m.switch(m.isinf(shift), 0, shift)
+
+
 def logsumexp(x, axis=-1, keepdims=False):
     """``log(sum(exp(x), axis))`` computed with a max shift, so it never overflows.
 
@@ -332,12 +342,10 @@ def logsumexp(x, axis=-1, keepdims=False):
     if x.dtype not in FLOAT_DTYPES:
         x = m.cast(x, "float64")
     axes = normalize_axes(axis, x.ndim, f"logsumexp of {describe(x)}: axis")
-    # initial=-inf: an empty axis gives log(0) = -inf, as scipy and JAX do
     from ..autodiff.ops import disconnected_grad
 
-    shift = Reduce("max", axes, True, initial=-np.inf)(x)
     # the result does not depend on the shift: no gradient flows through it (it would
     # be zero, at the cost of passes over x)
-    shift = disconnected_grad(m.switch(m.isinf(shift), 0, shift))
+    shift = disconnected_grad(max_shift(x, axes))
     result = m.log(sum(m.exp(x - shift), axes, keepdims=True)) + shift
     return result if keepdims else squeeze(result, axes)

@@ -180,47 +180,26 @@ def load_pool():
     return pool
 
 
-def _multi_output_thunk(node, fn):
-    """A kernel with extra outputs writes them all over the full iteration space, which
-    is right when each extra output's own inputs broadcast to that space, as they do
-    unless a dimension the graph leaves unknown is 1 in some inputs only; then the
+def _checked_thunk(node, fn):
+    """A kernel writes each full-shape output over its whole iteration space (the
+    broadcast of its prologue's inputs) and a reduction's result at the reduced shape.
+    That is right unless a dimension the graph leaves unknown is 1 in all the inputs one
+    output reads, or larger in an epilogue input than in the reduced shape; then the
     NumPy reference runs this call."""
-    kernel = node.op.kernel
-    deps = [sorted(kernel.input_deps(r)) for r in kernel.outputs]
-    reference = numpy_thunk(node)
-
-    def thunk(inputs):
-        shapes = [getattr(a, "shape", ()) for a in inputs]
-        try:
-            full = np.broadcast_shapes(*shapes)
-            if all(np.broadcast_shapes(*(shapes[i] for i in d)) == full for d in deps):
-                return list(fn(*inputs))
-        except ValueError as exc:
-            raise ShapeError(str(exc)) from None
-        return reference(inputs)
-
-    thunk.kind = "c"
-    thunk.fresh = True
-    return thunk
-
-
-def _reduce_thunk(node, fn):
-    """A reduction kernel writes its result at the reduced shape of its prologue's
-    inputs and its exported prologue values at their full shape. That is right unless a
-    dimension the graph leaves unknown turns out larger in an epilogue input, or 1 in
-    all the inputs one exported value reads; then the NumPy reference runs this call."""
     kernel = node.op.kernel
     red = kernel.reduce
     first, late = sorted(kernel.prologue_inputs()), sorted(kernel.epilogue_inputs())
     deps = [sorted(kernel.input_deps(r)) for r in kernel.full_outputs]
+    several = len(node.outputs) > 1
     reference = numpy_thunk(node)
 
     def fits(shapes):
         full = np.broadcast_shapes(*(shapes[i] for i in first))
-        reduced = red.out_shape(full)
-        if np.broadcast_shapes(reduced, *(shapes[i] for i in late)) != reduced:
-            return False
-        full = (1,) * (red.ndim - len(full)) + full
+        if red is not None:
+            reduced = red.out_shape(full)
+            if np.broadcast_shapes(reduced, *(shapes[i] for i in late)) != reduced:
+                return False
+            full = (1,) * (red.ndim - len(full)) + full
         return all(np.broadcast_shapes(*(shapes[i] for i in d)) == full for d in deps)
 
     def thunk(inputs, out=None):
@@ -230,7 +209,7 @@ def _reduce_thunk(node, fn):
             result = fn(*inputs) if out is None else fn(*inputs, out)
         except ValueError as exc:
             raise ShapeError(str(exc)) from None
-        return list(result) if deps else [result]
+        return list(result) if several else [result]
 
     thunk.kind = "c"
     thunk.fresh = True
@@ -282,11 +261,10 @@ def thunk_maker(fgraph):
             return numpy_thunk(node)
 
         kernel = getattr(node.op, "kernel", None)
-        if kernel is not None and kernel.reduce is not None:
-            if kernel.epilogue_inputs() or len(node.outputs) > 1:
-                return _reduce_thunk(node, fn)
-        elif len(node.outputs) > 1:
-            return _multi_output_thunk(node, fn)
+        if kernel is not None and (
+            len(node.outputs) > 1 or (kernel.reduce is not None and kernel.epilogue_inputs())
+        ):
+            return _checked_thunk(node, fn)
 
         def thunk(inputs, out=None):
             try:
