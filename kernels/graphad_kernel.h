@@ -96,16 +96,14 @@ static int gd_split_outer(NpyIter *it, int n, gd_task loop, npy_intp total, npy_
     return 0;
 }
 
-/* Shared by every kernel function: checks the argument count (n_in arrays, then
- * optionally a reusable output) and views input i as an aligned array of types[i] in
+/* Shared by every kernel function: checks the argument count (n_in arrays) and views input i as an aligned array of types[i] in
  * op[i]. Returns -1 with an exception set on error; the caller releases op[]. */
 static int gd_take_inputs(const char *name, PyObject *const *args, Py_ssize_t nargs,
                           int n_in, const int *types, PyArrayObject **op)
 {
     int i;
-    if (nargs != n_in && nargs != n_in + 1) {
-        PyErr_Format(PyExc_TypeError, "%s takes %d arrays (and an output), got %zd", name,
-                     n_in, nargs);
+    if (nargs != n_in) {
+        PyErr_Format(PyExc_TypeError, "%s takes %d arrays, got %zd", name, n_in, nargs);
         return -1;
     }
     for (i = 0; i < n_in; i++) {
@@ -116,8 +114,7 @@ static int gd_take_inputs(const char *name, PyObject *const *args, Py_ssize_t na
     return 0;
 }
 
-/* Inputs args[0 .. n_in), optionally followed by a reusable array for the (single)
- * output; types: the n_in + n_out NumPy type numbers. Returns the output array, or a
+/* Inputs args[0 .. n_in); types: the n_in + n_out NumPy type numbers. Returns the output array, or a
  * tuple of the n_out outputs; NULL with an exception set on error. */
 static PyObject *gd_elementwise(const char *name, PyObject *const *args, Py_ssize_t nargs,
                                 int n_in, int n_out, const int *types, gd_task loop)
@@ -141,15 +138,6 @@ static PyObject *gd_elementwise(const char *name, PyObject *const *args, Py_ssiz
     for (i = n_in; i < n; i++) {
         flags[i] = NPY_ITER_WRITEONLY | NPY_ITER_ALLOCATE | NPY_ITER_NO_SUBTYPE;
         descr[i] = PyArray_DescrFromType(types[i]);
-    }
-    if (nargs == n_in + 1) { /* a buffer from the previous call, of the same shape */
-        if (!PyArray_Check(args[n_in])) {
-            PyErr_Format(PyExc_TypeError, "%s: the output buffer is not an array", name);
-            goto fail;
-        }
-        op[n_in] = (PyArrayObject *)args[n_in];
-        Py_INCREF(op[n_in]);
-        flags[n_in] = NPY_ITER_WRITEONLY | NPY_ITER_NBO | NPY_ITER_ALIGNED;
     }
     it = NpyIter_MultiNew(n, op, NPY_ITER_EXTERNAL_LOOP | NPY_ITER_ZEROSIZE_OK,
                           NPY_KEEPORDER, NPY_NO_CASTING, flags, descr);

@@ -16,6 +16,9 @@
  * One parallel loop runs at a time: a call made while another runs (from another
  * Python thread, or from inside a loop body) runs its whole range serially.
  *
+ * It also runs compiled functions' schedules (graphad_runner.h: argument checks, the
+ * steps, outputs and updates, in C).
+ *
  * The module also holds the array memory allocator that compiled functions use while
  * they run (NumPy's PyDataMem_Handler, set for the call only): blocks of 1 MiB and
  * more that graphad's arrays free are kept (up to 256 MiB) and handed out again for the
@@ -252,6 +255,8 @@ static PyObject *allocator_stats(PyObject *self, PyObject *unused)
     return stats;
 }
 
+#include "graphad_runner.h"
+
 /* In a fork child only the forking thread exists: forget the workers (new ones
  * start on the next parallel loop) and reset the locks. */
 static void after_fork_child(void)
@@ -327,6 +332,17 @@ PyMODINIT_FUNC PyInit_graphad_pool(void)
         Py_DECREF(m);
         return NULL;
     }
+    gd_runner_memory = cache_capsule;
+    if (PyType_Ready(&RunnerType) < 0)
+        goto fail;
+    Py_INCREF(&RunnerType);
+    if (PyModule_AddObject(m, "Runner", (PyObject *)&RunnerType) < 0) {
+        Py_DECREF(&RunnerType);
+        goto fail;
+    }
     pthread_atfork(NULL, NULL, after_fork_child);
     return m;
+fail:
+    Py_DECREF(m);
+    return NULL;
 }

@@ -70,6 +70,12 @@ class Function:
             self.profile = Profile(self)
         else:
             self.profile = None
+        # compiled functions run their calls in C (kernels/graphad_runner.h)
+        runner = None
+        if self.profile is None and maker.mode.backend == "c":
+            runner = maker.vm.runner(self)
+        self._runner = runner
+        self._fast = None if runner is None else runner.call
 
     @property
     def fgraph(self):
@@ -80,6 +86,13 @@ class Function:
         return self.maker.fgraph.inputs
 
     def __call__(self, *args, **kwargs):
+        fast = self._fast
+        if fast is not None:
+            if not kwargs:
+                result = fast(*args)
+                if result is not NotImplemented:
+                    return result
+            return self._runner.bound(self._bind(args, kwargs))
         values = self._bind(args, kwargs)
         vm = self.maker.vm
         storage = self.storage

@@ -3,13 +3,12 @@
 Each graph variable has a slot. Inputs, constants and shared values are written into
 their slots by the Function; each step reads its input slots and writes its output
 slots; an intermediate slot is cleared after its last reader, so memory follows
-liveness.
+liveness. While compiled code runs, array memory comes from the runtime's recycling
+allocator (kernels/graphad_pool.c): a large block an intermediate freed is handed to the
+next array of that size, in this call or the next.
 
-Buffers are reused by liveness: an array a compiled node made goes, once its last
-reader has run and nothing else holds it (its reference count says so), into a pool
-by shape and dtype; a later kernel whose output has that shape and dtype writes into
-it instead of allocating, in this call or the next. Outputs handed to the user are
-never pooled while the user holds them.
+Compiled functions run this schedule in C (``VM.runner``, kernels/graphad_runner.h);
+``VM.run`` is the Python loop that profiling and DEBUG's checks go through.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import time
 
 import numpy as np
 
-from ..errors import GraphadError, NaNError, node_error
+from ..errors import GraphadError, NaNError, ShapeError, node_error
 from ..graph.basic import Constant, format_source
 
 
@@ -62,13 +61,9 @@ class VM:
         self.constants = [(self.slot[v], v.data) for v in leaves if isinstance(v, Constant)]
         self.node_time = [0.0] * len(order)
         self.node_calls = [0] * len(order)
-        # slots whose arrays compiled code allocated (never views of other arrays)
-        self.fresh_slots = {
-            i for thunk, _, outs, _, _ in self.steps if getattr(thunk, "fresh", False) for i in outs
-        }
-        self.pool: dict = {}  # (shape, dtype) -> arrays free for reuse
-        # the recycling allocator, when a compiled module loaded it (with the threads)
-        self.memory = sys.modules.get("graphad_pool") if self.fresh_slots else None
+        # the recycling allocator, when compiled code runs here (the runtime module)
+        compiled = any(getattr(thunk, "kind", None) == "c" for thunk, *_ in self.steps)
+        self.memory = sys.modules.get("graphad_pool") if compiled else None
 
     def new_storage(self):
         storage = [None] * self.n_slots
@@ -90,27 +85,16 @@ class VM:
             memory.restore_allocator(old)
 
     def _run(self, storage, profile):
-        pool, fresh = self.pool, self.fresh_slots
-        touched = set()  # shapes used in this call; others are dropped at its end
         for k, (thunk, ins, outs, node, frees) in enumerate(self.steps):
             args = [storage[i] for i in ins]
             start = time.perf_counter() if profile else 0.0
-            buf = None
-            out_key = getattr(thunk, "out_key", None)
-            if out_key is not None and pool:
-                key = out_key(args)
-                bucket = pool.get(key)
-                if bucket:
-                    buf = bucket.pop()
-                    touched.add(key)
             try:
-                results = thunk(args) if buf is None else thunk(args, buf)
-            except GraphadError as exc:
-                if getattr(exc, "node", None) is not None:
-                    raise
-                raise node_error(exc, node, args) from exc
+                results = thunk(args)
             except Exception as exc:
-                raise node_error(exc, node, args) from exc
+                err = step_error(exc, node, args)
+                if err is exc:
+                    raise
+                raise err from exc
             if profile:
                 self.node_time[k] += time.perf_counter() - start
                 self.node_calls[k] += 1
@@ -118,27 +102,75 @@ class VM:
                 _check_finite(node, args, results)
             for i, value in zip(outs, results):
                 storage[i] = value
-            args = buf = results = None  # hold no references while freeing
             for i in frees:
-                value, storage[i] = storage[i], None
-                if i in fresh and _unshared(value):
-                    key = (value.shape, value.dtype.str)
-                    pool.setdefault(key, []).append(value)
-                    touched.add(key)
-        if len(pool) > len(touched):  # a call with other shapes: free what it left
-            for key in [k for k in pool if k not in touched]:
-                del pool[key]
+                storage[i] = None
+
+    def runner(self, function):
+        """The C call path (kernels/graphad_runner.h) of ``function``, a Function of
+        this schedule: its argument checks, steps, outputs and updates run in C. None
+        when the runtime module is not loaded or the call must stay in Python (DEBUG's
+        NaN checks)."""
+        runtime = sys.modules.get("graphad_pool")
+        if runtime is None or self.check_nan:
+            return None
+        slot = self.slot
+        inputs = tuple(
+            (slot[v], np.dtype(v.dtype).num, tuple(v.type.shape)) for v in self.fgraph.inputs
+        )
+        shared = tuple(
+            (slot[v], var.container) for v, var in zip(function.maker.shared_leaves, function.shared)
+        )
+        steps, n_indices = [], 0
+        for thunk, ins, outs, _, frees in self.steps:
+            fn = getattr(thunk, "c_function", None)
+            steps.append((fn or thunk, fn is not None, tuple(ins), tuple(outs), tuple(frees)))
+            n_indices += len(ins) + len(outs) + len(frees)
+        outputs = tuple(slot[v] for v in self.fgraph.outputs[: function.maker.n_outputs])
+        updates = tuple(
+            (slot[v], var.container, np.dtype(var.dtype).num)
+            for v, var in zip(self.fgraph.outputs[function.maker.n_outputs :], function._update_targets)
+        )
+        return runtime.Runner(
+            self.n_slots,
+            inputs,
+            shared,
+            tuple(self.constants),
+            tuple(steps),
+            outputs,
+            updates,
+            function.single,
+            self.memory is not None,
+            self._on_error,
+            n_indices + len(outputs),
+        )
+
+    def _on_error(self, k, exc, args):
+        """The C runner's hook: step ``k`` raised ``exc`` on ``args``."""
+        if not isinstance(exc, Exception):  # KeyboardInterrupt and the like pass
+            raise exc
+        thunk, node = self.steps[k][0], self.steps[k][3]
+        if getattr(thunk, "c_function", None) is not None:
+            exc = c_error(exc)
+        err = step_error(exc, node, args)
+        if err is exc:
+            raise exc
+        raise err from exc
 
 
-def _unshared(value) -> bool:
-    """An array nobody else references (only the caller's variable, this function's
-    argument and getrefcount's) that owns its writable memory: safe to overwrite."""
-    return (
-        type(value) is np.ndarray
-        and value.flags.owndata
-        and value.flags.writeable
-        and sys.getrefcount(value) == 3
-    )
+def c_error(exc):
+    """A compiled kernel's exception as graphad raises it: NumPy's iterator reports
+    shapes that do not broadcast as a plain ValueError."""
+    if isinstance(exc, ValueError) and not isinstance(exc, GraphadError):
+        return ShapeError(str(exc))
+    return exc
+
+
+def step_error(exc, node, args):
+    """What to raise for ``exc`` from ``node`` run on ``args``: an error naming the
+    node, unless ``exc`` already names one."""
+    if isinstance(exc, GraphadError) and getattr(exc, "node", None) is not None:
+        return exc
+    return node_error(exc, node, args)
 
 
 def _leaves(order):

@@ -211,16 +211,7 @@ static PyObject *{name}(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {empty_check}
 {_epilogue_strides(late, nd, kept, red.keepdims)}
 {_allocate_exports(kernel)}
-    if (nargs == {n_in + 1} && PyArray_Check(args[{n_in}])
-        && PyArray_NDIM((PyArrayObject *)args[{n_in}]) == {out_nd}
-        && PyArray_TYPE((PyArrayObject *)args[{n_in}]) == {out_typenum}
-        && PyArray_ISCARRAY((PyArrayObject *)args[{n_in}])
-        && PyArray_CompareLists(PyArray_DIMS((PyArrayObject *)args[{n_in}]), odims, {out_nd})) {{
-        out = (PyArrayObject *)args[{n_in}];  /* reuse the previous call's buffer */
-        Py_INCREF(out);
-    }} else {{
-        out = (PyArrayObject *)PyArray_EMPTY({out_nd}, odims, {out_typenum}, 0);
-    }}
+    out = (PyArrayObject *)PyArray_EMPTY({out_nd}, odims, {out_typenum}, 0);
     if (out == NULL) goto fail;
     for (d = 0, k = 0; d < {nd}; d++) {{
         ost[d] = 0;

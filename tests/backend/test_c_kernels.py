@@ -578,25 +578,22 @@ def test_pickled_function_gives_the_same_results_in_another_process():
             assert_same(g, w_, transcendental=True)
 
 
-def test_intermediate_buffers_are_reused_by_liveness():
-    """An intermediate a kernel allocated goes back to the VM's pool after its last
-    reader; the next call (or a later node) writes into it instead of allocating,
-    and no result the caller holds is ever overwritten."""
+def test_results_the_caller_holds_are_never_written_by_later_calls():
+    """Intermediates die after their last reader and their memory is recycled (large
+    blocks by the runtime's allocator); a result the caller still holds never is."""
     x, m = ga.vector("x"), ga.matrix("m")
     hidden = ga.exp(m * 2) @ ga.tanh(x)  # two kernel intermediates around a GEMV
     out = ga.sin(hidden) + 1
     f = ga.function([x, m], out)
     ref = ga.function([x, m], out, mode="FAST_COMPILE")
-    pool = f.maker.vm.pool
-    args = [RNG.normal(size=4), RNG.normal(size=(3, 4))]
+    args = [RNG.normal(size=400), RNG.normal(size=(700, 400))]  # exp(2m) is 2.2 MB
     first = f(*args)
-    kernels_made = {key: [id(a) for a in pool[key]] for key in [((3, 4), "<f8"), ((4,), "<f8")]}
-    assert all(kernels_made.values()), pool  # exp(2m) and tanh(x) went back to the pool
+    kept = first.copy()
     second = f(*args)
-    # the second call wrote exp(2m) and tanh(x) into the same arrays again
-    assert {key: [id(a) for a in pool[key]] for key in kernels_made} == kernels_made
     np.testing.assert_array_equal(first, second)
-    np.testing.assert_allclose(first, ref(*args), rtol=1e-13)
-    other = [RNG.normal(size=5), RNG.normal(size=(2, 5))]  # other shapes: fresh buffers
-    np.testing.assert_allclose(f(*other), ref(*other), rtol=1e-13)
-    np.testing.assert_allclose(first, ref(*args), rtol=1e-13)  # held results untouched
+    np.testing.assert_allclose(first, ref(*args), rtol=1e-9)  # BLAS sums 400 products in its own order
+    other = [RNG.normal(size=5), RNG.normal(size=(2, 5))]  # other shapes
+    np.testing.assert_allclose(f(*other), ref(*other), rtol=1e-9)
+    for _ in range(3):
+        f(*[a * 2 for a in args])
+    np.testing.assert_array_equal(first, kept)  # held results untouched

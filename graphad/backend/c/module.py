@@ -15,7 +15,7 @@ import tempfile
 
 import numpy as np
 
-from ...errors import ShapeError
+from ...compile.vm import c_error
 from ...kernel.render_c import CRenderer
 from ..numpy import make_thunk as numpy_thunk
 
@@ -202,42 +202,17 @@ def _checked_thunk(node, fn):
             full = (1,) * (red.ndim - len(full)) + full
         return all(np.broadcast_shapes(*(shapes[i] for i in d)) == full for d in deps)
 
-    def thunk(inputs, out=None):
+    def thunk(inputs):
         try:
             if not fits([getattr(a, "shape", ()) for a in inputs]):
                 return reference(inputs)
-            result = fn(*inputs) if out is None else fn(*inputs, out)
+            result = fn(*inputs)
         except ValueError as exc:
-            raise ShapeError(str(exc)) from None
+            raise c_error(exc) from None
         return list(result) if several else [result]
 
     thunk.kind = "c"
-    thunk.fresh = True
     return thunk
-
-
-def _out_key(kernel, dtype):
-    """A function from a kernel's input arrays to (shape, dtype) of its output: the
-    key of the buffer pool (vm.py)."""
-    dtype = np.dtype(dtype).str
-    red = kernel.reduce
-    if red is None:
-
-        def key(inputs):
-            try:
-                return np.broadcast_shapes(*(np.shape(a) for a in inputs)), dtype
-            except ValueError:  # the kernel itself reports the mismatch
-                return None
-
-        return key
-
-    def reduced_key(inputs):
-        try:
-            return red.out_shape(np.broadcast_shapes(*(np.shape(a) for a in inputs))), dtype
-        except ValueError:
-            return None
-
-    return reduced_key
 
 
 def thunk_maker(fgraph):
@@ -254,6 +229,8 @@ def thunk_maker(fgraph):
             wait = None if pool is None else pool.result  # its module must load first
             module = build_module(module_source(nodes), *build_options(nodes), before_load=wait)
         functions = {node: getattr(module, f"k{i}") for i, node in enumerate(nodes)}
+    else:
+        load_pool()  # it also runs the calls (the C runner)
 
     def make_thunk(node):
         fn = functions.get(node)
@@ -266,16 +243,14 @@ def thunk_maker(fgraph):
         ):
             return _checked_thunk(node, fn)
 
-        def thunk(inputs, out=None):
+        def thunk(inputs):
             try:
-                return [fn(*inputs) if out is None else fn(*inputs, out)]
+                return [fn(*inputs)]
             except ValueError as exc:  # NumPy's iterator refused to broadcast
-                raise ShapeError(str(exc)) from None
+                raise c_error(exc) from None
 
         thunk.kind = "c"
-        thunk.fresh = True
-        if kernel is not None:
-            thunk.out_key = _out_key(kernel, node.outputs[0].dtype)
+        thunk.c_function = fn  # what the C runner calls directly
         return thunk
 
     return make_thunk
