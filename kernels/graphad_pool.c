@@ -153,7 +153,7 @@ static void parallel_for(gd_task fn, void *ctx, Py_ssize_t n, Py_ssize_t grain)
 }
 
 /* --- the recycling allocator -------------------------------------------------- */
-#define CACHE_MIN ((size_t)1 << 20)     /* smaller blocks come from malloc as usual */
+#define CACHE_MIN ((size_t)1 << 16)     /* smaller blocks come from malloc as usual */
 #define CACHE_LIMIT ((size_t)256 << 20) /* bytes kept at most */
 #define CACHE_SLOTS 64
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;

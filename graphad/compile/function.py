@@ -110,7 +110,9 @@ class Function:
         # never hand out or keep an array someone else holds: an argument, a shared
         # variable's value, a returned output or another update's new value
         held = [*values, *(s.container[0] for s in self.shared)]
-        outputs = [_private(np.asarray(r), held) for r in results[:n]]
+        outputs = []
+        for r in results[:n]:
+            outputs.append(_private(np.asarray(r), held + outputs))
         held += outputs
         new_values = []
         for value, var in zip(results[n:], self._update_targets):

@@ -118,7 +118,8 @@ class VM:
             (slot[v], np.dtype(v.dtype).num, tuple(v.type.shape)) for v in self.fgraph.inputs
         )
         shared = tuple(
-            (slot[v], var.container) for v, var in zip(function.maker.shared_leaves, function.shared)
+            (slot[v], var.container)
+            for v, var in zip(function.maker.shared_leaves, function.shared)
         )
         steps, n_indices = [], 0
         for thunk, ins, outs, _, frees in self.steps:
@@ -128,7 +129,9 @@ class VM:
         outputs = tuple(slot[v] for v in self.fgraph.outputs[: function.maker.n_outputs])
         updates = tuple(
             (slot[v], var.container, np.dtype(var.dtype).num)
-            for v, var in zip(self.fgraph.outputs[function.maker.n_outputs :], function._update_targets)
+            for v, var in zip(
+                self.fgraph.outputs[function.maker.n_outputs :], function._update_targets
+            )
         )
         return runtime.Runner(
             self.n_slots,

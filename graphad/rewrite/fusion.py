@@ -21,12 +21,21 @@ import heapq
 
 from ..kernel.fused import Fused
 from ..kernel.lower import build_kernel
+from ..tensor import scalar_ops as so
 from ..tensor.scalar_base import C_TYPES
 
 # Steps per kernel: beyond this a chain is cut into several kernels, so the C
 # compiler's time stays proportional to the graph (one huge function compiles
 # superlinearly) while loops stay long enough to amortize reading the inputs.
 MAX_STEPS = 64
+
+# Arithmetic a reader recomputes rather than read from memory: a few adds, compares or
+# selects per element cost less than storing the value and loading it again.
+CHEAP_OPS = (
+    so.Add, so.Sub, so.Mul, so.Neg, so.Abs, so.Sqr, so.Sign, so.Maximum, so.Minimum,
+    so.Switch, so.Cast, so.Relu, so.Clip, so._Predicate,
+)  # fmt: skip
+RECOMPUTE_STEPS = 4  # the most cheap steps behind a value that each reader repeats
 
 
 def fusible(node) -> bool:
@@ -236,6 +245,50 @@ def _order(fgraph):
     return order, reductions
 
 
+def recompute_cheap(fgraph) -> int:
+    """Give each reader of a cheap value its own copy when a reader feeds a reduction,
+    so the value fuses into every kernel that needs it instead of being written by the
+    reduction's kernel and read back: ``d = x - max(x)`` read by ``sum(exp(d))`` and by
+    the gradient. Cheap: at most RECOMPUTE_STEPS steps of CHEAP_OPS. Returns the copies
+    made."""
+    order = fgraph.toposort()
+
+    def readers(node):
+        found = []
+        for c, _ in fgraph.clients[node.outputs[0]]:
+            if c != "output" and c not in found:
+                found.append(c)
+        return found
+
+    feeds = set()  # nodes whose result reaches a reduction through elementwise work
+    for node in reversed(order):
+        if reduction(node) is not None or (fusible(node) and feeds.intersection(readers(node))):
+            feeds.add(node)
+    cost = {}
+    for node in order:
+        if fusible(node) and isinstance(node.op.scalar_op, CHEAP_OPS):
+            cost[node] = 1 + sum(cost.get(v.owner, 0) for v in node.inputs)
+    copies = 0
+    for node in reversed(order):
+        if cost.get(node, RECOMPUTE_STEPS + 1) > RECOMPUTE_STEPS:
+            continue
+        users = readers(node)
+        if len(users) < 2 or not feeds.intersection(users):
+            continue
+        out = node.outputs[0]
+        for user in users[1:]:
+            copy = node.op.make_node(*node.inputs)
+            copy.source = node.source
+            copy.tag.__dict__.update(node.tag.__dict__)
+            for i, v in enumerate(user.inputs):
+                if v is out:
+                    fgraph.change_input(user, i, copy.outputs[0], reason="recompute")
+            if user in feeds:
+                feeds.add(copy)
+            copies += 1
+    return copies
+
+
 class FusionPass:
     """Replace each fusion group by a Fused node (single nodes too, so the backend
     compiles every elementwise op the same way)."""
@@ -246,6 +299,8 @@ class FusionPass:
         self.name = name
 
     def run(self, fgraph, record, strict=False):
+        for _ in range(recompute_cheap(fgraph)):
+            record.fire(self.name, "recompute_cheap")
         for g in fusion_groups(fgraph):
             group, exported = g.nodes, g.exported
             kernel, inputs = build_kernel(group, exported, g.reduce, g.epilogue or ())

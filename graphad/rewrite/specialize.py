@@ -10,12 +10,19 @@ reductions they stand for, which fuse into two passes over the data.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..tensor import math as m
 from ..tensor import scalar_ops as so
+from ..tensor.construct import ARange, arange
+from ..tensor.indexing import CheckIndex, IncSubtensor
 from ..tensor.linalg import Gemm, MatMul, matmul
 from ..tensor.nnet import LogSoftmax, Softmax
-from ..tensor.reduce import max_shift
+from ..tensor.reduce import Reduce, max_shift
+from ..tensor.shape import Alloc, broadcast_to
 from ..tensor.type import FLOAT_DTYPES
+from ..tensor.variable import constant
+from .canonicalize import same_dim
 from .engine import RuleTable, node_rule, rule
 
 
@@ -189,7 +196,62 @@ def softmax_as_reductions(fgraph, node):
     return {out: e / e.sum(axis=axis, keepdims=True)}
 
 
+@node_rule(IncSubtensor)
+def one_hot_scatter(fgraph, node):
+    """inc_subtensor(zeros(n, c)[arange(n), y], v) ⇒ switch(arange(c) == y[:, None],
+    v[:, None], 0), and its sum over axis 1 ⇒ v: the gradient of picking one entry per
+    row (cross-entropy's ``p[arange(n), y]``) as an elementwise expression that fuses
+    into its readers, instead of a scattered copy of zeros. Each row gets one write,
+    so set and inc agree; ``y`` keeps its bounds check and negative labels count from
+    the end."""
+    if node.op.spec != (("array", "int"), ("array", "int")):
+        return None
+    zeros, v, rows, y = node.inputs
+    src, out = zeros.owner, node.outputs[0]
+    if (
+        zeros.ndim != 2
+        or y.ndim != 1
+        or v.ndim > 1
+        or src is None
+        or not isinstance(src.op, Alloc)
+        or not _is_zero(src.inputs[0])
+        or not _is_row_range(rows, src.inputs[1], fgraph)
+    ):
+        return None
+    n, c = src.inputs[1:]
+    y = CheckIndex(1)(y, c)
+    y = broadcast_to(m.switch(m.lt(y, 0), y + c, y), (n,))
+    hit = m.eq(arange(c).dimshuffle("x", 0), y.dimshuffle(0, "x"))
+    v = broadcast_to(v, (n,))
+    found = {out: m.switch(hit, v.dimshuffle(0, "x"), constant(0, dtype=out.dtype))}
+    for client, _ in fgraph.clients[out]:  # a row's sum is its one entry
+        op = getattr(client, "op", None)
+        if isinstance(op, Reduce) and op.kind == "sum" and op.axis == (1,):
+            total = m.cast(v, client.outputs[0].dtype)
+            found[client.outputs[0]] = total.dimshuffle(0, "x") if op.keepdims else total
+    return found
+
+
+def _is_zero(var) -> bool:
+    data = getattr(var, "data", None)
+    return data is not None and np.size(data) == 1 and not np.asarray(data).any()
+
+
+def _is_row_range(var, n, fgraph) -> bool:
+    """Whether ``var`` is ``arange(0, n, 1)``."""
+    src = var.owner
+    if src is None or not isinstance(src.op, ARange):
+        return False
+    start, stop, step = src.inputs
+    return _is_constant(start, 0) and _is_constant(step, 1) and same_dim(stop, n, fgraph)
+
+
+def _is_constant(var, value) -> bool:
+    data = getattr(var, "data", None)
+    return data is not None and np.size(data) == 1 and np.asarray(data).item() == value
+
+
 # (the specialize pass also runs the canonicalize rules, which drop logsumexp's cut)
 specialize_rules = RuleTable(
-    "specialize", power_rules + [matrix_chain, gemm, softmax_as_reductions]
+    "specialize", power_rules + [matrix_chain, gemm, softmax_as_reductions, one_hot_scatter]
 )

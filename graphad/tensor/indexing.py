@@ -361,6 +361,40 @@ class IncSubtensor(Op):
         return [self(tx, ty, *values)]
 
 
+class CheckIndex(Op):
+    """``i`` itself, once every value is known to index an axis of size ``n``
+    (``-n <= i < n``); otherwise the IndexError NumPy's indexing would raise. Keeps the
+    check of an index that a rewrite turned into arithmetic (a one-hot compare)."""
+
+    __props__ = ("axis",)
+    fusion_kind = "opaque"
+    view_map = {0: 0}
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def make_node(self, i, n):
+        i, n = as_tensor_variable(i), as_tensor_variable(n)
+        return Apply(self, [i, n], [i.type.make_variable()])
+
+    def perform(self, node, inputs, outputs):
+        i, n = inputs
+        n = int(n)
+        if i.size:
+            bad = (i < -n) | (i >= n)
+            if bad.any():
+                raise GraphadIndexError(
+                    f"index {i[bad].flat[0]} is out of bounds for axis {self.axis} with size {n}"
+                )
+        outputs[0][0] = i
+
+    def infer_shape(self, node, input_shapes):
+        return [input_shapes[0]]
+
+    def L_op(self, inputs, outputs, output_grads):
+        return [None, None]
+
+
 def _landed(x, spec, values, target):
     """True where a write of ``set_subtensor(x[index], y)`` lands and False where a later
     write to the same element (a repeated index) overwrites it; ``target`` has the shape

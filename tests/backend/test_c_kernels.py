@@ -591,7 +591,9 @@ def test_results_the_caller_holds_are_never_written_by_later_calls():
     kept = first.copy()
     second = f(*args)
     np.testing.assert_array_equal(first, second)
-    np.testing.assert_allclose(first, ref(*args), rtol=1e-9)  # BLAS sums 400 products in its own order
+    np.testing.assert_allclose(
+        first, ref(*args), rtol=1e-9
+    )  # BLAS sums 400 products in its own order
     other = [RNG.normal(size=5), RNG.normal(size=(2, 5))]  # other shapes
     np.testing.assert_allclose(f(*other), ref(*other), rtol=1e-9)
     for _ in range(3):

@@ -221,12 +221,28 @@ def test_exported_value_broadcast_at_run_time_keeps_its_own_shape():
 
 def test_exported_value_with_a_max_reduction_and_integers():
     i = ga.matrix("i", "int64")
-    doubled = i * 3 - 7
+    doubled = i * 3 // 7  # a division: stored once rather than recomputed
     out = doubled - doubled.max(axis=1, keepdims=True)
     f = ga.function([i], out)
     assert sum(len(k.outputs) == 2 for k in fused_nodes(f)) == 1
     assert_c_kernels(f)
     check_against_reference(f, [i], out, [RNG.integers(-50, 50, size=(5, 8))])
+
+
+def test_cheap_value_read_by_a_reduction_and_later_is_recomputed_not_stored():
+    """d = z - max(z) is read by sum(exp(d)) and by the output's kernel: each kernel
+    computes the subtraction itself instead of the reduction kernel writing d."""
+    z = ga.matrix("z")
+    d = z - z.max(axis=1, keepdims=True)
+    out = d - ga.log(ga.exp(d).sum(axis=1, keepdims=True))
+    f = ga.function([z], out)
+    kernels = fused_nodes(f)
+    assert all(len(k.outputs) == 1 for k in kernels)
+    assert sum("sub" in k.op.kernel.op_names() for k in kernels) == 2
+    assert f.maker.rewrites.fired("recompute_cheap") >= 1
+    assert_c_kernels(f)
+    for args in (normal((6, 50)), normal((0, 3)), [RNG.normal(size=(7, 9)).T]):
+        check_against_reference(f, [z], out, args)
 
 
 def test_shared_subexpression_of_two_outputs_is_computed_once():

@@ -398,3 +398,72 @@ def test_cross_entropy_gradient_through_the_expanded_softmax():
     args = [np.random.default_rng(3).normal(size=(5, 7)) * 30, np.array([0, 6, 3, 3, 1])]
     for g, w in zip(fast(*args), written(*args)):
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-15)
+
+
+# --- one entry per row: the scatter of cross-entropy's gradient ----------------------
+def _picked_loss(dtype="float64"):
+    z, labels = ga.matrix("z", dtype), ga.vector("labels", "int64")
+    loss = -ga.log_softmax(z)[ga.arange(z.shape[0]), labels].mean()
+    return z, labels, loss
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_one_entry_per_row_scatter_becomes_elementwise(dtype):
+    """inc_subtensor(zeros[arange(n), y], v) is a one-hot select that fuses, and its row
+    sum is v itself: no scattered copy of zeros, no sum over it."""
+    from graphad.tensor.indexing import IncSubtensor
+    from graphad.tensor.shape import Alloc
+
+    z, labels, loss = _picked_loss(dtype)
+    outs = [loss, ga.grad(loss, z)]
+    fast, written = compile_both([z, labels], outs)
+    assert fast.maker.rewrites.fired("one_hot_scatter") == 1
+    assert not nodes_of(fast, IncSubtensor) and not nodes_of(fast, Alloc)
+    rng = np.random.default_rng(4)
+    rtol = 1e-5 if dtype == "float32" else 1e-12
+    for n, c in ((5, 7), (1, 3), (0, 4)):
+        args = [(rng.normal(size=(n, c)) * 5).astype(dtype), rng.integers(-c, c, size=n)]
+        for g, w in zip(fast(*args), written(*args)):
+            assert g.dtype == w.dtype and g.shape == w.shape
+            np.testing.assert_allclose(g, w, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("label", [7, -8, 100])
+def test_one_hot_gradient_keeps_the_index_error(label):
+    from graphad.errors import GraphadIndexError
+
+    z, labels, loss = _picked_loss()
+    grad = ga.grad(loss, z)
+    fast, written = compile_both([z, labels], grad)  # the gradient alone: no forward pick
+    args = [np.zeros((3, 7)), np.array([0, label, 2])]
+    for f in (fast, written):
+        with pytest.raises(GraphadIndexError, match=f"index {label} is out of bounds"):
+            f(*args)
+
+
+def test_one_hot_gradient_with_a_single_label_for_every_row():
+    """A length-1 label vector broadcasts against arange(n), as NumPy's indexing does."""
+    z, labels, loss = _picked_loss()
+    grad = ga.grad(loss, z)
+    fast, written = compile_both([z, labels], grad)
+    args = [np.random.default_rng(5).normal(size=(4, 6)), np.array([2])]
+    np.testing.assert_allclose(fast(*args), written(*args), rtol=1e-12, atol=1e-15)
+    with pytest.raises(ga.GraphadError):
+        fast(np.zeros((4, 6)), np.array([1, 2]))  # two labels for four rows
+
+
+def test_scatter_into_something_other_than_zeros_or_rows_is_left_alone():
+    from graphad.tensor.indexing import IncSubtensor
+
+    z, labels = ga.matrix("z"), ga.vector("labels", "int64")
+    rows = ga.vector("rows", "int64")
+    v = ga.vector("v")
+    for out in (
+        ga.inc_subtensor(z[ga.arange(z.shape[0]), labels], v),  # onto z, not zeros
+        ga.inc_subtensor(ga.zeros_like(z)[rows, labels], v),  # any rows
+    ):
+        fast, written = compile_both([z, labels, rows, v], out)
+        assert fast.maker.rewrites.fired("one_hot_scatter") == 0
+        assert nodes_of(fast, IncSubtensor)
+        args = [np.ones((3, 4)), np.array([1, 1, 3]), np.array([2, 2, 0]), np.arange(3.0)]
+        np.testing.assert_array_equal(fast(*args), written(*args))

@@ -4,6 +4,8 @@ One compiler run builds one extension module. Flags: ``-O2`` (``-O3`` gained not
 measurable on the fused loops and costs compile time), ``-march=native`` (AVX2/AVX-512
 where the CPU has them; the CPU is part of every cache key), ``-fopenmp-simd`` (the
 ``#pragma omp simd`` loops and vector-math declarations, without the OpenMP runtime),
+``-fvect-cost-model=dynamic`` (-O2's "very cheap" model leaves loops that need a
+scalar remainder, or mix widths like an int64 compare feeding a float32 sum, unvectorized),
 ``-ffp-contract=off`` (no fused multiply-add: results stay those of NumPy's separate
 multiply and add), ``-fwrapv`` (signed integer overflow wraps as in NumPy instead of
 being undefined), ``-fno-math-errno`` (lets sqrt and friends vectorize; errno is never
@@ -33,6 +35,7 @@ FLAGS = (
     "-O2",
     "-march=native",
     "-fopenmp-simd",
+    "-fvect-cost-model=dynamic",
     "-ffp-contract=off",
     "-fPIC",
     "-shared",
