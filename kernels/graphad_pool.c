@@ -20,7 +20,7 @@
  * steps, outputs and updates, in C).
  *
  * The module also holds the array memory allocator that compiled functions use while
- * they run (NumPy's PyDataMem_Handler, set for the call only): blocks of 1 MiB and
+ * they run (NumPy's PyDataMem_Handler, set for the call only): blocks of 64 KiB and
  * more that graphad's arrays free are kept (up to 256 MiB) and handed out again for the
  * same size, so a function called in a loop does not map fresh pages from the OS (and
  * take a page fault per 4 KiB) for every large output. The arrays handed out are still

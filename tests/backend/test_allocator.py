@@ -11,7 +11,7 @@ from numpy._core.multiarray import get_handler_name
 
 import graphad as ga
 
-BIG = 400_000  # float64 elements: 3.2 MB, above the 1 MiB the allocator recycles
+BIG = 400_000  # float64 elements: 3.2 MB, above the 64 KiB the allocator recycles
 
 
 def _function():
