@@ -20,20 +20,17 @@ from .variable import as_tensor_variable
 
 
 class _ThroughBlas:
-    """The C path of a BLAS-backed op: blas.py's ``<driver>_ok`` and
-    ``<driver>_function`` (float32/float64 through CBLAS; NumPy elsewhere)."""
+    """The C path of a BLAS-backed op: a function of blas.py's prebuilt module when
+    ``<driver>_ok`` (float32/float64 through CBLAS; NumPy elsewhere)."""
 
     driver = ""
 
-    def c_function_ok(self, node):
-        return getattr(blas, f"{self.driver}_ok")(node)
-
-    def c_function(self, name, node):
-        return getattr(blas, f"{self.driver}_function")(name, node)
-
-    c_headers = staticmethod(blas.headers)
-    c_include_dirs = staticmethod(blas.include_dirs)
-    c_link_args = staticmethod(blas.link_args)
+    def c_callable(self, node):
+        """The compiled function computing ``node`` (called with its input arrays,
+        returning its output), or None."""
+        if not getattr(blas, f"{self.driver}_ok")(node):
+            return None
+        return blas.function(self.driver, node)
 
 
 class MatMul(_ThroughBlas, Op):

@@ -1,18 +1,20 @@
-"""BLAS for the C backend: where CBLAS comes from, how a module links it, and the C
-functions of the matrix products (MatMul, Gemm) that call it.
+"""BLAS for the C backend: where CBLAS comes from, and the C module of the matrix
+products (MatMul, Gemm) that calls it.
 
 CBLAS comes from the ``scipy-openblas32`` wheel, a dependency, so nobody has to find
 a system BLAS. Its symbols carry a prefix (``scipy_cblas_dgemm``) and its ints are
-32-bit. A module that uses it is linked against the wheel's shared library by
-absolute path, with an rpath to the wheel's folder so the loader finds it later. If
-the wheel cannot be imported, :func:`available` is False and the ops keep their
-NumPy ``perform``: no C path, never an error.
+32-bit. The module is linked against the wheel's shared library by absolute path, with
+an rpath to the wheel's folder so the loader finds it later. If the wheel cannot be
+imported, :func:`available` is False and the ops keep their NumPy ``perform``: no C
+path, never an error.
 
-The C: one driver (``_DRIVER``, in the prelude of a module that needs it) and a
-three-line function per node calling it. The driver hands BLAS a C- or F-ordered
-2-d operand as it is (a transposed view is CblasTrans with its leading dimension),
-copies anything else to a C-ordered array first, uses GEMV when one side is a
-vector, loops GEMM over broadcast batch axes, and releases the GIL around BLAS.
+The C (``_DRIVER``) is one extension module, ``graphad_blas``, built once per cache
+like the thread pool (not once per compiled function: it is the same for all of them)
+and holding ``matmul_float32``, ``gemm_float64``, ... that the C runner calls directly.
+The driver hands BLAS a C- or F-ordered 2-d operand as it is (a transposed view is
+CblasTrans with its leading dimension), copies anything else to a C-ordered array
+first, uses GEMV when one side is a vector, loops GEMM over broadcast batch axes, and
+releases the GIL around BLAS.
 """
 
 from __future__ import annotations
@@ -95,13 +97,63 @@ def link_args() -> list:
     return [blas.library, "-Xlinker", "-rpath", "-Xlinker", os.path.dirname(blas.library)]
 
 
-def headers() -> list:
-    """Prelude entries of a module calling BLAS: the BLAS identity, cblas.h, the driver.
+def module_source() -> str:
+    """The C source of the ``graphad_blas`` module (with the BLAS identity in a comment,
+    so the content-keyed cache changes with the library).
 
-    >>> headers()[1]
-    '#include "cblas.h"'
+    >>> "PyInit_graphad_blas" in module_source()
+    True
     """
-    return [f"/* BLAS: {identity()} */", '#include "cblas.h"', _DRIVER]
+    functions, table = [], []
+    for kind in ("matmul", "gemm"):
+        for dtype, typenum in _DTYPES.items():
+            name = f"{kind}_{dtype}"
+            functions.append(
+                f"static PyObject *{name}(PyObject *self, PyObject *const *args, "
+                f"Py_ssize_t nargs)\n{{\n    (void)self;\n"
+                f"    return graphad_{kind}(args, nargs, {typenum});\n}}\n"
+            )
+            table.append(
+                f'    {{"{name}", (PyCFunction)(void (*)(void)){name}, METH_FASTCALL, NULL}},'
+            )
+    rows = "\n".join(table)
+    return f"""/* BLAS: {identity()} */
+#define PY_SSIZE_T_CLEAN
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#include <Python.h>
+#include <numpy/arrayobject.h>
+#include "cblas.h"
+{_DRIVER}
+{"".join(functions)}
+static PyMethodDef methods[] = {{
+{rows}
+    {{NULL, NULL, 0, NULL}}
+}};
+
+static struct PyModuleDef moduledef = {{PyModuleDef_HEAD_INIT, "graphad_blas", NULL, -1, methods}};
+
+PyMODINIT_FUNC PyInit_graphad_blas(void)
+{{
+    import_array();
+    return PyModule_Create(&moduledef);
+}}
+"""
+
+
+_module: list = []  # the loaded module, once built
+
+
+def load():
+    """The ``graphad_blas`` module, built (or found in the cache) on first use."""
+    from .module import build_module
+
+    if not _module:
+        _module.append(
+            build_module(
+                module_source(), include_dirs(), link_args(), name="graphad_blas", opt="-O1"
+            )
+        )
+    return _module[0]
 
 
 def _float_dtype(*variables) -> str | None:
@@ -135,37 +187,16 @@ def gemm_ok(node) -> bool:
     )
 
 
-def _function(name: str, driver: str, node) -> str:
-    typenum = _DTYPES[node.outputs[0].dtype]
-    return (
-        f"\n/* {node.op} on BLAS */\n"
-        f"static PyObject *{name}(PyObject *self, PyObject *const *args, Py_ssize_t nargs)\n"
-        f"{{\n    (void)self;\n    return {driver}(args, nargs, {typenum});\n}}\n"
-    )
-
-
-def matmul_function(name: str, node) -> str:
-    """The C function ``name`` computing MatMul ``node`` (see :func:`matmul_ok`).
+def function(driver: str, node):
+    """The C function computing ``node`` with ``driver`` ("matmul" or "gemm"), from the
+    ``graphad_blas`` module (built on first use); the node must be ``<driver>_ok``.
 
     >>> import graphad as ga
-    >>> x = ga.matrix("x")
-    >>> "graphad_matmul(args, nargs, NPY_FLOAT64)" in matmul_function("k0", (x @ x).owner)
-    True
+    >>> x = ga.matrix("x", dtype="float32")
+    >>> function("matmul", (x @ x).owner).__name__
+    'matmul_float32'
     """
-    return _function(name, "graphad_matmul", node)
-
-
-def gemm_function(name: str, node) -> str:
-    """The C function ``name`` computing Gemm ``node`` (see :func:`gemm_ok`).
-
-    >>> import graphad as ga
-    >>> from graphad.tensor.linalg import Gemm
-    >>> a, s = ga.matrix("a", dtype="float32"), ga.scalar("s", dtype="float32")
-    >>> node = Gemm()(a, s, a, a, s).owner
-    >>> "graphad_gemm(args, nargs, NPY_FLOAT32)" in gemm_function("k1", node)
-    True
-    """
-    return _function(name, "graphad_gemm", node)
+    return getattr(load(), f"{driver}_{node.outputs[0].dtype}")
 
 
 _DRIVER = r"""

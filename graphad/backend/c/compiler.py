@@ -4,8 +4,6 @@ One compiler run builds one extension module. Flags: ``-O2`` (``-O3`` gained not
 measurable on the fused loops and costs compile time), ``-march=native`` (AVX2/AVX-512
 where the CPU has them; the CPU is part of every cache key), ``-fopenmp-simd`` (the
 ``#pragma omp simd`` loops and vector-math declarations, without the OpenMP runtime),
-``-fvect-cost-model=dynamic`` (-O2's "very cheap" model leaves loops that need a
-scalar remainder, or mix widths like an int64 compare feeding a float32 sum, unvectorized),
 ``-ffp-contract=off`` (no fused multiply-add: results stay those of NumPy's separate
 multiply and add), ``-fwrapv`` (signed integer overflow wraps as in NumPy instead of
 being undefined), ``-fno-math-errno`` (lets sqrt and friends vectorize; errno is never
@@ -35,7 +33,6 @@ FLAGS = (
     "-O2",
     "-march=native",
     "-fopenmp-simd",
-    "-fvect-cost-model=dynamic",
     "-ffp-contract=off",
     "-fPIC",
     "-shared",
@@ -138,16 +135,20 @@ def include_dirs() -> list:
     return [_PYTHON_INCLUDE, np.get_include(), kernels_dir()]
 
 
-def compile_shared(source_path: str, out_path: str, extra_includes=(), link_args=()) -> None:
+def compile_shared(
+    source_path: str, out_path: str, extra_includes=(), link_args=(), opt=None
+) -> None:
     """Compile one C file into a shared library; KernelError with the compiler's
     message on failure (a bug in graphad's generated code, never the user's).
 
     ``extra_includes`` are searched after graphad's own include folders; ``link_args``
-    (libraries, rpaths) follow the source, where the linker needs them."""
+    (libraries, rpaths) follow the source, where the linker needs them; ``opt`` (e.g.
+    ``"-O1"``) follows the flags."""
     cc = compiler_path()
     includes = (f"-I{d}" for d in [*include_dirs(), *extra_includes])
     vector_links = vector_math()[1]
-    cmd = [cc, *compile_flags(), *includes, source_path, *link_args, *vector_links]
+    flags = compile_flags() + ((opt,) if opt else ())  # a later -O wins
+    cmd = [cc, *flags, *includes, source_path, *link_args, *vector_links]
     cmd += ["-o", out_path, "-lm"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:

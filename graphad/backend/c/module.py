@@ -1,9 +1,11 @@
-"""One extension module per compiled function: every kernel of its graph in one C
-file, compiled once (cached on disk by content), loaded, and turned into thunks.
+"""One extension module per compiled function: every fused kernel of its graph in one
+C file, compiled once (cached on disk by content), loaded, and turned into thunks.
 
-Nodes without a C path (anything that is not a fused kernel or an op with its own C
-function, such as BLAS's GEMM: reductions, indexing, ...) run their NumPy ``perform``
-inside the same schedule; the profile names the backend of every node.
+Two modules are the same for every function and are built once per cache, at the
+same time as the first function's: the runtime (kernels/graphad_pool.c: threads,
+allocator, the C runner) and BLAS's products (blas.py). Nodes with neither (indexing,
+...) run their NumPy ``perform`` inside the same schedule; the profile names the
+backend of every node.
 """
 
 from __future__ import annotations
@@ -39,41 +41,20 @@ _pool_failed: list = []  # the error, once building the thread pool failed
 
 
 def kernel_nodes(fgraph):
-    """The nodes the C module implements, in schedule order: fused kernels, and ops
-    that write their own C function (``op.c_function(name, node)``, e.g. GEMM)."""
-    return [n for n in fgraph.toposort() if _has_c(n)]
-
-
-def _has_c(node) -> bool:
-    if getattr(node.op, "kernel", None) is not None:
-        return True
-    has = getattr(node.op, "c_function", None)
-    return has is not None and node.op.c_function_ok(node)
+    """The fused kernels of ``fgraph`` in schedule order: the nodes the module holds."""
+    return [n for n in fgraph.toposort() if getattr(n.op, "kernel", None) is not None]
 
 
 def module_source(nodes, renderer=None) -> str:
-    """The C source of the module holding one function per node (``k0``, ``k1``...).
-
-    Each function takes the node's input arrays and returns its output array (or a
-    tuple of them). An op with its own C function may also need headers and
-    libraries: ``op.c_headers()`` lines go to the prelude.
-    """
+    """The C source of the module holding one function per kernel node (``k0``,
+    ``k1``...). Each function takes the node's input arrays and returns its output
+    array (or a tuple of them)."""
     from .compiler import vector_math
 
     renderer = renderer or CRenderer()
     parts = [_PRELUDE, vector_math()[0]]
-    headers = []
-    for node in nodes:
-        for line in getattr(node.op, "c_headers", lambda: [])():
-            if line not in headers:
-                headers.append(line)
-    parts.extend(headers)
     for i, node in enumerate(nodes):
-        kernel = getattr(node.op, "kernel", None)
-        if kernel is not None:
-            parts.append(renderer.function(f"k{i}", kernel))
-        else:
-            parts.append(node.op.c_function(f"k{i}", node))
+        parts.append(renderer.function(f"k{i}", node.op.kernel))
     table = "\n".join(
         f'    {{"k{i}", (PyCFunction)(void (*)(void))k{i}, METH_FASTCALL, NULL}},'
         for i in range(len(nodes))
@@ -98,24 +79,16 @@ PyMODINIT_FUNC PyInit_{MODULE}(void)
     return "\n".join(parts)
 
 
-def build_options(nodes) -> tuple:
-    """``(include_dirs, link_args)`` the nodes' ops ask for (``op.c_include_dirs()``,
-    ``op.c_link_args()``, e.g. BLAS's), each once, in order."""
-    includes, links = [], []
-    for node in nodes:
-        for hook, found in (("c_include_dirs", includes), ("c_link_args", links)):
-            for arg in getattr(node.op, hook, list)():
-                if arg not in found:
-                    found.append(arg)
-    return includes, links
-
-
-def build_module(source: str, include_dirs=(), link_args=(), name=MODULE, before_load=None):
+def build_module(
+    source: str, include_dirs=(), link_args=(), name=MODULE, before_load=None, opt=None
+):
     """The loaded extension module ``name`` for ``source`` (which defines
     ``PyInit_<name>``), compiled unless the cache has it. ``include_dirs`` and
     ``link_args`` are passed to the compiler and are part of the cache key (the
     library a module links is not in its source). ``before_load()`` runs between
-    compiling and loading."""
+    compiling and loading. ``opt`` (e.g. ``"-O1"``) replaces the optimization level:
+    the runtime modules are glue around loops that live elsewhere, and compile in half
+    the time at -O1."""
     from ..cache import cache_key, default_cache
     from .compiler import (
         compile_flags,
@@ -129,7 +102,7 @@ def build_module(source: str, include_dirs=(), link_args=(), name=MODULE, before
     key = cache_key(
         source,
         compiler=compiler_identity(cc),
-        flags=" ".join(compile_flags()),
+        flags=" ".join(compile_flags() + ((opt,) if opt else ())),
         cpu=cpu_identity(),
         include_dirs=list(include_dirs),
         link_args=list(link_args),
@@ -140,7 +113,7 @@ def build_module(source: str, include_dirs=(), link_args=(), name=MODULE, before
             src = os.path.join(tmp, f"{name}.c")
             with open(src, "w") as fh:
                 fh.write(source)
-            compile_shared(src, out_path, include_dirs, link_args)
+            compile_shared(src, out_path, include_dirs, link_args, opt)
 
     path = default_cache().get(key, build, name=name, suffix=_EXT_SUFFIX)
     if before_load is not None:
@@ -170,7 +143,7 @@ def load_pool():
         with open(os.path.join(kernels_dir(), "graphad_pool.c")) as fh:
             source = fh.read()
         try:
-            pool = build_module(source, link_args=["-pthread"], name="graphad_pool")
+            pool = build_module(source, link_args=["-pthread"], name="graphad_pool", opt="-O1")
         except KernelError as exc:
             _pool_failed.append(exc)  # warned once per process
             warnings.warn(f"graphad runs compiled loops on one thread: {exc}", stacklevel=2)
@@ -217,20 +190,30 @@ def _checked_thunk(node, fn):
 
 def thunk_maker(fgraph):
     """A ``make_thunk(node)`` for the VM: compiled kernels where the module has them,
-    the NumPy reference elsewhere."""
-    nodes = kernel_nodes(fgraph)
-    functions = {}
-    if nodes:
-        import sys
-        from concurrent.futures import ThreadPoolExecutor
+    BLAS's functions for the products, the NumPy reference elsewhere."""
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(1) as side:  # the pool compiles beside the module
-            pool = None if "graphad_pool" in sys.modules else side.submit(load_pool)
+    nodes = kernel_nodes(fgraph)
+    products = [n for n in fgraph.toposort() if hasattr(n.op, "c_callable")]
+    functions = {}
+
+    def callables():  # builds BLAS's module if a product needs it
+        found = {n: n.op.c_callable(n) for n in products}
+        return {n: fn for n, fn in found.items() if fn is not None}
+
+    # the runtime and BLAS's module compile beside this function's module
+    with ThreadPoolExecutor(1) as side:
+        pool = None if "graphad_pool" in sys.modules else side.submit(load_pool)
+        prebuilt = side.submit(callables) if products else None
+        if nodes:
             wait = None if pool is None else pool.result  # its module must load first
-            module = build_module(module_source(nodes), *build_options(nodes), before_load=wait)
-        functions = {node: getattr(module, f"k{i}") for i, node in enumerate(nodes)}
-    else:
-        load_pool()  # it also runs the calls (the C runner)
+            module = build_module(module_source(nodes), before_load=wait)
+            functions = {node: getattr(module, f"k{i}") for i, node in enumerate(nodes)}
+        if pool is not None:
+            pool.result()  # it also runs the calls (the C runner)
+        if prebuilt is not None:
+            functions.update(prebuilt.result())
 
     def make_thunk(node):
         fn = functions.get(node)
