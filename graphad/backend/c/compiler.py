@@ -57,10 +57,21 @@ _VARIANTS = (("b", 2, 4), ("c", 4, 8), ("d", 4, 8), ("e", 8, 16))
 
 
 def compile_flags() -> tuple:
-    """FLAGS plus the user's ``config.cflags`` (e.g. ``-fsanitize=address`` in CI)."""
+    """FLAGS, ``-mprefer-vector-width=512`` on a CPU with AVX-512, and the user's
+    ``config.cflags`` (e.g. ``-fsanitize=address`` in CI)."""
     from ...config import config
 
-    return FLAGS + tuple(config.cflags.split())
+    return FLAGS + _wide_vectors() + tuple(config.cflags.split())
+
+
+@functools.lru_cache(maxsize=1)
+def _wide_vectors() -> tuple:
+    """GCC tunes AMD Zen (and generic x86) for 256-bit vectors even where the CPU has
+    AVX-512; with 512-bit ones libmvec's exp/tanh/log1p loops run 20-40 % faster here
+    (an AMD EPYC with AVX-512: W1 float32 10.2 -> 8.6 ms, exp 7.9 -> 5.6 ms)."""
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return ()
+    return ("-mprefer-vector-width=512",) if " avx512f " in f" {cpu_identity()} " else ()
 
 
 @functools.lru_cache(maxsize=1)
