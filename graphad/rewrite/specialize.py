@@ -15,15 +15,17 @@ import numpy as np
 from ..tensor import math as m
 from ..tensor import scalar_ops as so
 from ..tensor.construct import ARange, arange
-from ..tensor.indexing import CheckIndex, IncSubtensor
+from ..tensor.elemwise import Elemwise
+from ..tensor.indexing import CheckIndex, IncSubtensor, Subtensor
 from ..tensor.linalg import Gemm, MatMul, matmul
 from ..tensor.nnet import LogSoftmax, Softmax
 from ..tensor.reduce import Reduce, max_shift
 from ..tensor.shape import Alloc, broadcast_to
 from ..tensor.type import FLOAT_DTYPES
 from ..tensor.variable import constant
-from .canonicalize import same_dim
+from .canonicalize import lifted_shape, same_dim
 from .engine import RuleTable, node_rule, rule
+from .stabilize import _is_max_shifted
 
 
 def _float(x, **_):
@@ -196,6 +198,65 @@ def softmax_as_reductions(fgraph, node):
     return {out: e / e.sum(axis=axis, keepdims=True)}
 
 
+@node_rule(so.Exp)
+def exp_of_shifted_minus_log(fgraph, node):
+    """exp(d - log(s)) ⇒ exp(d) / s  when d = x - max(x), so exp(d) <= 1 cannot
+    overflow: the softmax of log_softmax's gradient then reuses the exponentials its
+    sum s was made of instead of computing exp again"""
+    (x,) = node.inputs
+    src = x.owner
+    if src is None or not isinstance(getattr(src.op, "scalar_op", None), so.Sub):
+        return None
+    d, log_s = src.inputs
+    if log_s.owner is None or not isinstance(getattr(log_s.owner.op, "scalar_op", None), so.Log):
+        return None
+    if not _is_max_shifted(d):
+        return None
+    return {node.outputs[0]: m.exp(d) / log_s.owner.inputs[0]}
+
+
+@node_rule(Subtensor)
+def pick_before_elementwise(fgraph, node):
+    """f(a, b)[rows, cols] ⇒ f(a[rows, cols], b[rows, 0])  for a matrix a and a column
+    b: cross-entropy's ``log_softmax(z)[arange(n), y]`` computes n values instead of
+    the whole n×c matrix. Only when every operand's dimension is statically 1 or
+    provably the result's, and one operand is full (its pick keeps the bounds check)."""
+    x = node.inputs[0]
+    src = x.owner
+    if (
+        node.op.spec != (("array", "int"), ("array", "int"))
+        or x.ndim != 2
+        or src is None
+        or not isinstance(src.op, Elemwise)
+    ):
+        return None
+    rows, cols = node.inputs[1:]
+    dims = lifted_shape(fgraph, x)
+    picked, full = [], False
+    for v in src.inputs:
+        if v.ndim == 0:
+            picked.append(v)
+            continue
+        if v.ndim != 2:
+            return None
+        ones = [n == 1 for n in v.type.shape]
+        own = lifted_shape(fgraph, v)
+        if not all(one or same_dim(d, e, fgraph) for one, d, e in zip(ones, own, dims)):
+            return None
+        if ones == [False, False]:
+            picked.append(node.op(v, rows, cols))
+            full = True
+        elif ones == [False, True]:
+            picked.append(Subtensor((("array", "int"),))(v.dimshuffle(0), rows))
+        elif ones == [True, False]:
+            picked.append(Subtensor((("array", "int"),))(v.dimshuffle(1), cols))
+        else:
+            picked.append(v.dimshuffle())
+    if not full:
+        return None
+    return {node.outputs[0]: src.op(*picked)}
+
+
 @node_rule(IncSubtensor)
 def one_hot_scatter(fgraph, node):
     """inc_subtensor(zeros(n, c)[arange(n), y], v) ⇒ switch(arange(c) == y[:, None],
@@ -253,5 +314,8 @@ def _is_constant(var, value) -> bool:
 
 # (the specialize pass also runs the canonicalize rules, which drop logsumexp's cut)
 specialize_rules = RuleTable(
-    "specialize", power_rules + [matrix_chain, gemm, softmax_as_reductions, one_hot_scatter]
+    "specialize",
+    power_rules
+    + [matrix_chain, gemm, softmax_as_reductions, exp_of_shifted_minus_log]
+    + [one_hot_scatter, pick_before_elementwise],
 )

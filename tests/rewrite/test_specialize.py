@@ -467,3 +467,368 @@ def test_scatter_into_something_other_than_zeros_or_rows_is_left_alone():
         assert nodes_of(fast, IncSubtensor)
         args = [np.ones((3, 4)), np.array([1, 1, 3]), np.array([2, 2, 0]), np.arange(3.0)]
         np.testing.assert_array_equal(fast(*args), written(*args))
+
+
+# --- cross-entropy's forward pick and log_softmax's gradient -------------------------
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_log_softmax_gradient_reuses_the_exponentials_of_its_sum(dtype):
+    """exp(d - log(sum(exp(d)))) with d = z - max(z) becomes exp(d) / sum(exp(d)): one
+    exp per element for the loss and its gradient together."""
+    z = ga.matrix("z", dtype)
+    cost = (ga.log_softmax(z) * ga.constant(np.arange(3.0), dtype=dtype)).sum()
+    outs = [cost, ga.grad(cost, z)]
+    fast, written = compile_both([z], outs)
+    assert fast.maker.rewrites.fired("exp_of_shifted_minus_log") >= 1
+    assert scalar_keys(fast).count(so.Exp) == 1
+    rtol = 1e-5 if dtype == "float32" else 1e-12
+    with np.errstate(all="ignore"):
+        for values in (SOFTMAX_ROWS[4:].astype(dtype), SOFTMAX_ROWS[:2].astype(dtype)):
+            for got, want in zip(fast(values), written(values)):
+                np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
+
+
+def test_exp_minus_log_of_an_unshifted_value_is_left_alone():
+    """exp(x) may overflow where exp(x - log(y)) does not: no rewrite without the shift."""
+    x, y = ga.vector("x"), ga.vector("y")
+    out = ga.exp(x - ga.log(y))
+    fast, written = compile_both([x, y], out)
+    assert fast.maker.rewrites.fired("exp_of_shifted_minus_log") == 0
+    args = [np.array([800.0, 1.0]), np.array([np.exp(700.0), 2.0])]  # exp(800) is inf
+    np.testing.assert_allclose(fast(*args), written(*args), rtol=1e-12)
+    assert np.isfinite(fast(*args)).all()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cross_entropy_picks_before_computing_the_whole_log_softmax(dtype):
+    from graphad.tensor.indexing import Subtensor
+
+    z, labels, loss = _picked_loss(dtype)
+    fast, written = compile_both([z, labels], loss)
+    assert fast.maker.rewrites.fired("pick_before_elementwise") >= 1
+    from graphad.tensor.elemwise import Elemwise
+
+    picks = [n for n in nodes_of(fast, Subtensor) if n.inputs[0].ndim == 2]
+    assert picks and not any(
+        isinstance(getattr(n.inputs[0].owner, "op", None), Elemwise) for n in picks
+    )  # the n x c log-probabilities are never made
+    rng = np.random.default_rng(6)
+    got = f(rng.normal(size=(3, 4)), rng.normal(size=(4, 5)), rng.normal(size=5), np.arange(5.0))
+    np.testing.assert_allclose(got, np.broadcast_to(3.0 * np.arange(5.0), (3, 5)))
+
+
+# --- matrix-chain order ----------------------------------------------------------------------
+def chain_cost(var, leaf_names):
+    """(flops of the product tree under ``var``, its parenthesization as nested tuples of
+    leaf names); 2·m·k·n per product, from the static shapes of the rewritten graph."""
+    if var.owner is None or not isinstance(var.owner.op, MatMul):
+        return 0, leaf_names[var.name]
+    a, b = var.owner.inputs
+    ca, ta = chain_cost(a, leaf_names)
+    cb, tb = chain_cost(b, leaf_names)
+    m = a.type.shape[0] if a.ndim == 2 else 1
+    k = a.type.shape[-1]
+    n = b.type.shape[1] if b.ndim == 2 else 1
+    return ca + cb + 2 * m * k * n, (ta, tb)
+
+
+def brute_force(dims, lo=0, hi=None):
+    """Every (flops, tree) of multiplying matrices lo..hi (matrix i is dims[i]×dims[i+1])."""
+    hi = len(dims) - 2 if hi is None else hi
+    if lo == hi:
+        return [(0, lo)]
+    found = []
+    for k in range(lo, hi):
+        for (ca, ta), (cb, tb) in itertools.product(
+            brute_force(dims, lo, k), brute_force(dims, k + 1, hi)
+        ):
+            found.append((ca + cb + 2 * dims[lo] * dims[k + 1] * dims[hi + 1], (ta, tb)))
+    return found
+
+
+def build_tree(tree, mats):
+    if isinstance(tree, int):
+        return mats[tree]
+    return build_tree(tree[0], mats) @ build_tree(tree[1], mats)
+
+
+def chain_inputs(dims, known=True):
+    mats = [
+        ga.tensor(f"M{i}", shape=(dims[i] if known else None, dims[i + 1]))
+        for i in range(len(dims) - 1)
+    ]
+    rng = np.random.default_rng(sum(dims))
+    values = [rng.normal(size=(dims[i], dims[i + 1])) for i in range(len(dims) - 1)]
+    return mats, values
+
+
+def rewritten_tree(f, mats):
+    out = f.maker.fgraph.outputs[0]
+    names = {m.name: i for i, m in enumerate(mats)}
+    return chain_cost(out, names)
+
+
+def test_square_matrices_times_vector():
+    n = 20
+    A, B = ga.tensor("A", shape=(n, n)), ga.tensor("B", shape=(n, n))
+    v = ga.tensor("v", shape=(n,))
+    fast, written = compile_both([A, B, v], (A @ B) @ v)
+    assert fast.maker.rewrites.fired("matrix_chain") == 1
+    cost, tree = chain_cost(fast.maker.fgraph.outputs[0], {"A": "A", "B": "B", "v": "v"})
+    assert tree == ("A", ("B", "v")) and cost == 2 * (2 * n * n)
+    rng = np.random.default_rng(7)
+    values = [rng.normal(size=(n, n)), rng.normal(size=(n, n)), rng.normal(size=n)]
+    assert_same_values(fast, written, values, rtol=1e-10)
+
+
+def test_vector_times_square_matrices():
+    n = 12
+    A, B = ga.tensor("A", shape=(n, n)), ga.tensor("B", shape=(n, n))
+    v = ga.tensor("v", shape=(n,))
+    fast, written = compile_both([A, B, v], v @ (A @ B))
+    _, tree = chain_cost(fast.maker.fgraph.outputs[0], {"A": "A", "B": "B", "v": "v"})
+    assert tree == (("v", "A"), "B")
+    rng = np.random.default_rng(8)
+    values = [rng.normal(size=(n, n)), rng.normal(size=(n, n)), rng.normal(size=n)]
+    assert_same_values(fast, written, values, rtol=1e-10)
+
+
+@pytest.mark.parametrize("written_tree", [(0, (1, 2)), ((0, 1), 2)], ids=["right", "left"])
+def test_classic_three_matrix_chain(written_tree):
+    dims = [10, 100, 5, 50]
+    mats, values = chain_inputs(dims)
+    fast, written = compile_both(mats, build_tree(written_tree, mats))
+    cost, tree = rewritten_tree(fast, mats)
+    assert tree == ((0, 1), 2)
+    assert cost == 2 * (10 * 100 * 5 + 10 * 5 * 50)
+    assert_same_values(fast, written, values, rtol=1e-10)
+
+
+def test_four_matrix_chain_against_brute_force():
+    dims = [30, 35, 15, 5, 10]
+    options = sorted(brute_force(dims))
+    assert options[0][0] < options[1][0]  # a unique optimum, so the tree is determined
+    best_cost, best_tree = options[0]
+    worst_tree = options[-1][1]
+    mats, values = chain_inputs(dims)
+    fast, written = compile_both(mats, build_tree(worst_tree, mats))
+    assert rewritten_tree(fast, mats) == (best_cost, best_tree)
+    assert_same_values(fast, written, values, rtol=1e-10)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_chains_reach_the_optimum(seed):
+    rng = np.random.default_rng(seed)
+    dims = [int(d) for d in rng.integers(1, 12, size=int(rng.integers(4, 7)))]
+    options = brute_force(dims)
+    written_cost, written_tree = options[int(rng.integers(len(options)))]
+    mats, values = chain_inputs(dims)
+    fast, written = compile_both(mats, build_tree(written_tree, mats))
+    cost, _ = rewritten_tree(fast, mats)
+    assert cost == min(c for c, _ in options) <= written_cost
+    assert_same_values(fast, written, values, rtol=1e-10)
+
+
+def test_unknown_dimension_keeps_the_users_order():
+    dims = [10, 100, 5, 50]
+    mats, values = chain_inputs(dims, known=False)
+    fast, written = compile_both(mats, mats[0] @ (mats[1] @ mats[2]))
+    assert fast.maker.rewrites.fired("matrix_chain") == 0
+    out = fast.maker.fgraph.outputs[0]
+    assert out.owner.inputs[0].name == "M0" and out.owner.inputs[1].owner is not None
+    assert_same_values(fast, written, values, rtol=1e-10)
+
+
+def test_inner_product_used_elsewhere_is_not_reopened():
+    dims = [10, 100, 5, 50]
+    mats, values = chain_inputs(dims)
+    inner = mats[1] @ mats[2]
+    fast, written = compile_both(mats, [mats[0] @ inner, inner])
+    assert fast.maker.rewrites.fired("matrix_chain") == 0
+    assert len(nodes_of(fast, MatMul)) == 2
+    top = fast.maker.fgraph.outputs[0].owner
+    assert top.inputs[1] is fast.maker.fgraph.outputs[1]
+    assert_same_values(fast, written, values, rtol=1e-10)
+
+
+def test_reordered_chain_then_gemm():
+    """The chain is reordered and its last product still fuses with the addend."""
+    dims = [10, 100, 5, 50]
+    mats, values = chain_inputs(dims)
+    C = ga.tensor("C", shape=(10, 50))
+    c_val = np.random.default_rng(9).normal(size=(10, 50))
+    fast, written = compile_both(mats + [C], mats[0] @ (mats[1] @ mats[2]) - 0.5 * C)
+    assert fast.maker.rewrites.fired("matrix_chain") == 1
+    assert fast.maker.rewrites.fired("gemm") == 1
+    assert_same_values(fast, written, values + [c_val], rtol=1e-10)
+
+
+# --- softmax and log_softmax as fusible reductions ----------------------------------------
+SOFTMAX_ROWS = np.array(
+    [[np.inf, 1.0, 0.0], [-np.inf, -np.inf, -np.inf], [np.nan, 0.0, 1.0], [1e308, 1e308, 0.0],
+     [-1000.0, 0.0, 1000.0], [0.5, -0.25, 2.0]]
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("axis", [0, 1])
+@pytest.mark.parametrize("fn", [ga.softmax, ga.log_softmax], ids=["softmax", "log_softmax"])
+def test_softmax_becomes_reductions_with_the_same_values(fn, axis, dtype):
+    from graphad.tensor.nnet import LogSoftmax, Softmax
+
+    z = ga.matrix("z", dtype)
+    out = fn(z, axis=axis)
+    fast, written = compile_both([z], out)
+    assert not nodes_of(fast, Softmax) and not nodes_of(fast, LogSoftmax)
+    assert fast.maker.rewrites.fired("softmax_as_reductions") == 1
+    with np.errstate(all="ignore"):
+        values = SOFTMAX_ROWS.astype(dtype)  # 1e308 is inf in float32
+        got, want = fast(values), written(values)
+    assert got.dtype == want.dtype == np.dtype(dtype)
+    rtol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
+
+
+def test_cross_entropy_gradient_through_the_expanded_softmax():
+    z = ga.matrix("z")
+    labels = ga.vector("labels", "int64")
+    loss = ga.categorical_crossentropy(ga.softmax(z), labels).mean()
+    outs = [loss, ga.grad(loss, z)]
+    fast, written = compile_both([z, labels], outs)
+    args = [np.random.default_rng(3).normal(size=(5, 7)) * 30, np.array([0, 6, 3, 3, 1])]
+    for g, w in zip(fast(*args), written(*args)):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-15)
+
+
+# --- one entry per row: the scatter of cross-entropy's gradient ----------------------
+def _picked_loss(dtype="float64"):
+    z, labels = ga.matrix("z", dtype), ga.vector("labels", "int64")
+    loss = -ga.log_softmax(z)[ga.arange(z.shape[0]), labels].mean()
+    return z, labels, loss
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_one_entry_per_row_scatter_becomes_elementwise(dtype):
+    """inc_subtensor(zeros[arange(n), y], v) is a one-hot select that fuses, and its row
+    sum is v itself: no scattered copy of zeros, no sum over it."""
+    from graphad.tensor.indexing import IncSubtensor
+    from graphad.tensor.shape import Alloc
+
+    z, labels, loss = _picked_loss(dtype)
+    outs = [loss, ga.grad(loss, z)]
+    fast, written = compile_both([z, labels], outs)
+    assert fast.maker.rewrites.fired("one_hot_scatter") == 1
+    assert not nodes_of(fast, IncSubtensor) and not nodes_of(fast, Alloc)
+    rng = np.random.default_rng(4)
+    rtol = 1e-5 if dtype == "float32" else 1e-12
+    for n, c in ((5, 7), (1, 3), (0, 4)):
+        args = [(rng.normal(size=(n, c)) * 5).astype(dtype), rng.integers(-c, c, size=n)]
+        for g, w in zip(fast(*args), written(*args)):
+            assert g.dtype == w.dtype and g.shape == w.shape
+            np.testing.assert_allclose(g, w, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("label", [7, -8, 100])
+def test_one_hot_gradient_keeps_the_index_error(label):
+    from graphad.errors import GraphadIndexError
+
+    z, labels, loss = _picked_loss()
+    grad = ga.grad(loss, z)
+    fast, written = compile_both([z, labels], grad)  # the gradient alone: no forward pick
+    args = [np.zeros((3, 7)), np.array([0, label, 2])]
+    for f in (fast, written):
+        with pytest.raises(GraphadIndexError, match=f"index {label} is out of bounds"):
+            f(*args)
+
+
+def test_one_hot_gradient_with_a_single_label_for_every_row():
+    """A length-1 label vector broadcasts against arange(n), as NumPy's indexing does."""
+    z, labels, loss = _picked_loss()
+    grad = ga.grad(loss, z)
+    fast, written = compile_both([z, labels], grad)
+    args = [np.random.default_rng(5).normal(size=(4, 6)), np.array([2])]
+    np.testing.assert_allclose(fast(*args), written(*args), rtol=1e-12, atol=1e-15)
+    with pytest.raises(ga.GraphadError):
+        fast(np.zeros((4, 6)), np.array([1, 2]))  # two labels for four rows
+
+
+def test_scatter_into_something_other_than_zeros_or_rows_is_left_alone():
+    from graphad.tensor.indexing import IncSubtensor
+
+    z, labels = ga.matrix("z"), ga.vector("labels", "int64")
+    rows = ga.vector("rows", "int64")
+    v = ga.vector("v")
+    for out in (
+        ga.inc_subtensor(z[ga.arange(z.shape[0]), labels], v),  # onto z, not zeros
+        ga.inc_subtensor(ga.zeros_like(z)[rows, labels], v),  # any rows
+    ):
+        fast, written = compile_both([z, labels, rows, v], out)
+        assert fast.maker.rewrites.fired("one_hot_scatter") == 0
+        assert nodes_of(fast, IncSubtensor)
+        args = [np.ones((3, 4)), np.array([1, 1, 3]), np.array([2, 2, 0]), np.arange(3.0)]
+        np.testing.assert_array_equal(fast(*args), written(*args))
+
+
+# --- cross-entropy's forward pick and log_softmax's gradient -------------------------
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_log_softmax_gradient_reuses_the_exponentials_of_its_sum(dtype):
+    """exp(d - log(sum(exp(d)))) with d = z - max(z) becomes exp(d) / sum(exp(d)): one
+    exp per element for the loss and its gradient together."""
+    z = ga.matrix("z", dtype)
+    cost = (ga.log_softmax(z) * ga.constant(np.arange(3.0), dtype=dtype)).sum()
+    outs = [cost, ga.grad(cost, z)]
+    fast, written = compile_both([z], outs)
+    assert fast.maker.rewrites.fired("exp_of_shifted_minus_log") >= 1
+    assert scalar_keys(fast).count(so.Exp) == 1
+    rtol = 1e-5 if dtype == "float32" else 1e-12
+    with np.errstate(all="ignore"):
+        for values in (SOFTMAX_ROWS[4:].astype(dtype), SOFTMAX_ROWS[:2].astype(dtype)):
+            for got, want in zip(fast(values), written(values)):
+                np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
+
+
+def test_exp_minus_log_of_an_unshifted_value_is_left_alone():
+    """exp(x) may overflow where exp(x - log(y)) does not: no rewrite without the shift."""
+    x, y = ga.vector("x"), ga.vector("y")
+    out = ga.exp(x - ga.log(y))
+    fast, written = compile_both([x, y], out)
+    assert fast.maker.rewrites.fired("exp_of_shifted_minus_log") == 0
+    args = [np.array([800.0, 1.0]), np.array([np.exp(700.0), 2.0])]  # exp(800) is inf
+    np.testing.assert_allclose(fast(*args), written(*args), rtol=1e-12)
+    assert np.isfinite(fast(*args)).all()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cross_entropy_picks_before_computing_the_whole_log_softmax(dtype):
+    from graphad.tensor.indexing import Subtensor
+
+    z, labels, loss = _picked_loss(dtype)
+    fast, written = compile_both([z, labels], loss)
+    assert fast.maker.rewrites.fired("pick_before_elementwise") >= 1
+    picks = nodes_of(fast, Subtensor)
+    assert picks and all(
+        n.inputs[0].owner is None
+        or n.inputs[0].ndim < 2
+        or not hasattr(n.inputs[0].owner.op, "kernel")
+        for n in picks
+    )
+    rng = np.random.default_rng(6)
+    rtol = 1e-5 if dtype == "float32" else 1e-12
+    for n, c in ((5, 7), (1, 3)):
+        args = [(rng.normal(size=(n, c)) * 5).astype(dtype), rng.integers(-c, c, size=n)]
+        np.testing.assert_allclose(fast(*args), written(*args), rtol=rtol, atol=rtol)
+    from graphad.errors import GraphadIndexError
+
+    for f in (fast, written):
+        with pytest.raises(GraphadIndexError):
+            f(np.zeros((2, 3), dtype), np.array([0, 3]))
+
+
+def test_pick_is_not_moved_when_an_operand_may_broadcast_at_run_time():
+    """b's columns may be 1 at run time: picking b[rows, cols] would then be out of range."""
+    a, b = ga.matrix("a"), ga.matrix("b")
+    rows, cols = ga.vector("rows", "int64"), ga.vector("cols", "int64")
+    out = (a * b)[rows, cols]
+    fast, written = compile_both([a, b, rows, cols], out)
+    assert fast.maker.rewrites.fired("pick_before_elementwise") == 0
+    args = [np.arange(12.0).reshape(3, 4), np.array([[2.0], [3.0], [4.0]]), [0, 2], [3, 1]]
+    np.testing.assert_array_equal(fast(*args), written(*args))
