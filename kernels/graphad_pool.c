@@ -21,8 +21,8 @@
  *
  * The module also holds the array memory allocator that compiled functions use while
  * they run (NumPy's PyDataMem_Handler, set for the call only): blocks of 64 KiB and
- * more that graphad's arrays free are kept (up to 256 MiB) and handed out again for the
- * same size, so a function called in a loop does not map fresh pages from the OS (and
+ * more that graphad's arrays free are kept (the latest 256 MiB of them) and handed out
+ * again for the same size, so a function called in a loop does not map fresh pages from the OS (and
  * take a page fault per 4 KiB) for every large output. The arrays handed out are still
  * new arrays; only their memory is recycled.
  */
@@ -172,9 +172,9 @@ static void *cache_malloc(void *ctx, size_t size)
         for (k = cache_count - 1; k >= 0; k--) {  /* the most recently freed first */
             if (cache_size[k] == size) {
                 void *p = cache_ptr[k];
-                cache_count--;
-                cache_ptr[k] = cache_ptr[cache_count];
-                cache_size[k] = cache_size[cache_count];
+                cache_count--;  /* the others keep their order */
+                memmove(cache_ptr + k, cache_ptr + k + 1, sizeof(void *) * (size_t)(cache_count - k));
+                memmove(cache_size + k, cache_size + k + 1, sizeof(size_t) * (size_t)(cache_count - k));
                 cache_bytes -= size;
                 cache_hits++;
                 pthread_mutex_unlock(&cache_lock);
@@ -198,20 +198,32 @@ static void *cache_realloc(void *ctx, void *ptr, size_t size)
     return realloc(ptr, size ? size : 1);
 }
 
+/* Keeps a freed block for reuse, making room by freeing the blocks that have waited
+ * longest: those of a shape no longer computed (another function, other sizes) must
+ * not hold the budget that the running function's blocks need. */
 static void cache_free(void *ctx, void *ptr, size_t size)
 {
     (void)ctx;
-    if (ptr != NULL && size >= CACHE_MIN) {
+    if (ptr != NULL && size >= CACHE_MIN && size <= CACHE_LIMIT) {
+        void *evicted[CACHE_SLOTS];
+        int n_evicted = 0, k;
         pthread_mutex_lock(&cache_lock);
-        if (cache_count < CACHE_SLOTS && cache_bytes + size <= CACHE_LIMIT) {
-            cache_ptr[cache_count] = ptr;
-            cache_size[cache_count] = size;
-            cache_count++;
-            cache_bytes += size;
-            pthread_mutex_unlock(&cache_lock);
-            return;
+        while (cache_count > 0
+               && (cache_count == CACHE_SLOTS || cache_bytes + size > CACHE_LIMIT)) {
+            evicted[n_evicted++] = cache_ptr[0];  /* the oldest: slots are in freeing order */
+            cache_bytes -= cache_size[0];
+            cache_count--;
+            memmove(cache_ptr, cache_ptr + 1, sizeof(void *) * (size_t)cache_count);
+            memmove(cache_size, cache_size + 1, sizeof(size_t) * (size_t)cache_count);
         }
+        cache_ptr[cache_count] = ptr;
+        cache_size[cache_count] = size;
+        cache_count++;
+        cache_bytes += size;
         pthread_mutex_unlock(&cache_lock);
+        for (k = 0; k < n_evicted; k++)
+            free(evicted[k]);
+        return;
     }
     free(ptr);
 }

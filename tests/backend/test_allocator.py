@@ -55,3 +55,17 @@ def test_cached_bytes_stay_under_the_limit():
         f(np.ones(BIG + 1000 * n))
     stats = sys.modules["graphad_pool"].allocator_stats()
     assert stats["cached_bytes"] <= 256 << 20 and stats["cached_blocks"] <= 64
+
+
+def test_blocks_of_sizes_no_longer_used_make_room_for_new_ones():
+    """The cache keeps the most recently freed blocks: after many other sizes filled it,
+    the size a function now computes is still recycled."""
+    f = _function()
+    pool = sys.modules["graphad_pool"]
+    for n in range(80):  # more sizes than the cache has slots, 3.2-10 MB each
+        f(np.ones(BIG + 10_000 * n))
+    a = np.linspace(0, 1, 2 * BIG + 7)  # a size not seen before
+    f(a)
+    before = pool.allocator_stats()["hits"]
+    np.testing.assert_allclose(f(a), np.exp(a) * 2 + 1, rtol=1e-13)
+    assert pool.allocator_stats()["hits"] > before
