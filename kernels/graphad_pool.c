@@ -17,7 +17,8 @@
  * Python thread, or from inside a loop body) runs its whole range serially.
  *
  * It also runs compiled functions' schedules (graphad_runner.h: argument checks, the
- * steps, outputs and updates, in C).
+ * steps, outputs and updates, in C), and, where CBLAS is installed, holds the matrix
+ * products (graphad/backend/c/blas.py puts their C before this file's).
  *
  * The module also holds the array memory allocator that compiled functions use while
  * they run (NumPy's PyDataMem_Handler, set for the call only): blocks of 64 KiB and
@@ -320,6 +321,9 @@ static PyMethodDef methods[] = {
     {"use_allocator", use_allocator, METH_NOARGS, "Recycle large array memory; returns the old handler."},
     {"restore_allocator", restore_allocator, METH_O, "Put back the handler use_allocator replaced."},
     {"allocator_stats", allocator_stats, METH_NOARGS, "Hits and bytes of the recycling allocator."},
+#ifdef GD_EXTRA_METHODS /* BLAS's products, when blas.py put its C before this file's */
+    GD_EXTRA_METHODS
+#endif
     {NULL, NULL, 0, NULL},
 };
 

@@ -313,7 +313,7 @@ def test_debug_mode_accepts_blas_results():
 def test_link_args_have_an_rpath_to_the_library():
     args = blas.link_args()
     assert args[0].endswith(".so") and args[0].startswith(args[-1])
-    assert blas.identity() in blas.module_source()
+    assert blas.identity() in blas.runtime_source()
 
 
 def test_dimensions_beyond_blas_int_raise():

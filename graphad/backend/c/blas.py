@@ -8,9 +8,9 @@ an rpath to the wheel's folder so the loader finds it later. If the wheel cannot
 imported, :func:`available` is False and the ops keep their NumPy ``perform``: no C
 path, never an error.
 
-The C (``_DRIVER``) is one extension module, ``graphad_blas``, built once per cache
-like the thread pool (not once per compiled function: it is the same for all of them)
-and holding ``matmul_float32``, ``gemm_float64``, ... that the C runner calls directly.
+The C (``_DRIVER``) goes into the runtime module (kernels/graphad_pool.c), built once
+per cache (not once per compiled function: it is the same for all of them), as
+``matmul_float32``, ``gemm_float64``, ... that the C runner calls directly.
 The driver hands BLAS a C- or F-ordered 2-d operand as it is (a transposed view is
 CblasTrans with its leading dimension), copies anything else to a C-ordered array
 first, uses GEMV when one side is a vector, loops GEMM over broadcast batch axes, and
@@ -97,13 +97,17 @@ def link_args() -> list:
     return [blas.library, "-Xlinker", "-rpath", "-Xlinker", os.path.dirname(blas.library)]
 
 
-def module_source() -> str:
-    """The C source of the ``graphad_blas`` module (with the BLAS identity in a comment,
-    so the content-keyed cache changes with the library).
+def runtime_source() -> str:
+    """The C that the runtime module (kernels/graphad_pool.c) is built with, before its
+    own, where BLAS is available: the BLAS identity in a comment (so the content-keyed
+    cache changes with the library), the driver, and ``GD_EXTRA_METHODS``, the module
+    table's entries for ``matmul_<dtype>`` and ``gemm_<dtype>``.
 
-    >>> "PyInit_graphad_blas" in module_source()
+    >>> "GD_EXTRA_METHODS" in runtime_source() or not available()
     True
     """
+    if not available():
+        return ""
     functions, table = [], []
     for kind in ("matmul", "gemm"):
         for dtype, typenum in _DTYPES.items():
@@ -113,10 +117,7 @@ def module_source() -> str:
                 f"Py_ssize_t nargs)\n{{\n    (void)self;\n"
                 f"    return graphad_{kind}(args, nargs, {typenum});\n}}\n"
             )
-            table.append(
-                f'    {{"{name}", (PyCFunction)(void (*)(void)){name}, METH_FASTCALL, NULL}},'
-            )
-    rows = "\n".join(table)
+            table.append(f'{{"{name}", (PyCFunction)(void (*)(void)){name}, METH_FASTCALL, NULL}},')
     return f"""/* BLAS: {identity()} */
 #define PY_SSIZE_T_CLEAN
 #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
@@ -125,35 +126,8 @@ def module_source() -> str:
 #include "cblas.h"
 {_DRIVER}
 {"".join(functions)}
-static PyMethodDef methods[] = {{
-{rows}
-    {{NULL, NULL, 0, NULL}}
-}};
-
-static struct PyModuleDef moduledef = {{PyModuleDef_HEAD_INIT, "graphad_blas", NULL, -1, methods}};
-
-PyMODINIT_FUNC PyInit_graphad_blas(void)
-{{
-    import_array();
-    return PyModule_Create(&moduledef);
-}}
+#define GD_EXTRA_METHODS {" ".join(table)}
 """
-
-
-_module: list = []  # the loaded module, once built
-
-
-def load():
-    """The ``graphad_blas`` module, built (or found in the cache) on first use."""
-    from .module import build_module
-
-    if not _module:
-        _module.append(
-            build_module(
-                module_source(), include_dirs(), link_args(), name="graphad_blas", opt="-O1"
-            )
-        )
-    return _module[0]
 
 
 def _float_dtype(*variables) -> str | None:
@@ -188,15 +162,19 @@ def gemm_ok(node) -> bool:
 
 
 def function(driver: str, node):
-    """The C function computing ``node`` with ``driver`` ("matmul" or "gemm"), from the
-    ``graphad_blas`` module (built on first use); the node must be ``<driver>_ok``.
+    """The C function computing ``node`` with ``driver`` ("matmul" or "gemm") from the
+    runtime module (built on first use), or None when it was built without BLAS; the
+    node must be ``<driver>_ok``.
 
     >>> import graphad as ga
     >>> x = ga.matrix("x", dtype="float32")
-    >>> function("matmul", (x @ x).owner).__name__
+    >>> function("matmul", (x @ x).owner).__name__ if available() else "matmul_float32"
     'matmul_float32'
     """
-    return getattr(load(), f"{driver}_{node.outputs[0].dtype}")
+    from .module import load_pool
+
+    runtime = load_pool()
+    return getattr(runtime, f"{driver}_{node.outputs[0].dtype}", None)
 
 
 _DRIVER = r"""

@@ -1,9 +1,9 @@
 """One extension module per compiled function: every fused kernel of its graph in one
 C file, compiled once (cached on disk by content), loaded, and turned into thunks.
 
-Two modules are the same for every function and are built once per cache, at the
-same time as the first function's: the runtime (kernels/graphad_pool.c: threads,
-allocator, the C runner) and BLAS's products (blas.py). Nodes with neither (indexing,
+One module is the same for every function and is built once per cache, at the same
+time as the first function's: the runtime (kernels/graphad_pool.c: threads, allocator,
+the C runner, and BLAS's products from blas.py). Nodes with neither (indexing,
 ...) run their NumPy ``perform`` inside the same schedule; the profile names the
 backend of every node.
 """
@@ -137,13 +137,20 @@ def load_pool():
     from ...backend import kernels_dir
     from ...config import config
     from ...errors import KernelError
+    from . import blas
 
     pool = sys.modules.get("graphad_pool")
     if pool is None and not _pool_failed:
         with open(os.path.join(kernels_dir(), "graphad_pool.c")) as fh:
-            source = fh.read()
+            source = blas.runtime_source() + fh.read()
         try:
-            pool = build_module(source, link_args=["-pthread"], name="graphad_pool", opt="-O1")
+            pool = build_module(
+                source,
+                blas.include_dirs(),
+                ["-pthread", *blas.link_args()],
+                name="graphad_pool",
+                opt="-O1",
+            )
         except KernelError as exc:
             _pool_failed.append(exc)  # warned once per process
             warnings.warn(f"graphad runs compiled loops on one thread: {exc}", stacklevel=2)
@@ -195,25 +202,20 @@ def thunk_maker(fgraph):
     from concurrent.futures import ThreadPoolExecutor
 
     nodes = kernel_nodes(fgraph)
-    products = [n for n in fgraph.toposort() if hasattr(n.op, "c_callable")]
     functions = {}
-
-    def callables():  # builds BLAS's module if a product needs it
-        found = {n: n.op.c_callable(n) for n in products}
-        return {n: fn for n, fn in found.items() if fn is not None}
-
-    # the runtime and BLAS's module compile beside this function's module
+    # the runtime (the C runner, threads, BLAS's products) compiles beside this module
     with ThreadPoolExecutor(1) as side:
         pool = None if "graphad_pool" in sys.modules else side.submit(load_pool)
-        prebuilt = side.submit(callables) if products else None
         if nodes:
             wait = None if pool is None else pool.result  # its module must load first
             module = build_module(module_source(nodes), before_load=wait)
             functions = {node: getattr(module, f"k{i}") for i, node in enumerate(nodes)}
         if pool is not None:
-            pool.result()  # it also runs the calls (the C runner)
-        if prebuilt is not None:
-            functions.update(prebuilt.result())
+            pool.result()
+    for node in fgraph.toposort():
+        fn = node.op.c_callable(node) if hasattr(node.op, "c_callable") else None
+        if fn is not None:
+            functions[node] = fn
 
     def make_thunk(node):
         fn = functions.get(node)
