@@ -76,6 +76,8 @@ class Function:
             runner = maker.vm.runner(self)
         self._runner = runner
         self._fast = None if runner is None else runner.call
+        # NumPy steps in the runner skip np.errstate per node: it is set once per call
+        self._quiet = runner is not None and maker.vm.runs_numpy
 
     @property
     def fgraph(self):
@@ -88,7 +90,10 @@ class Function:
     def __call__(self, *args, **kwargs):
         fast = self._fast
         if fast is not None:
-            if not kwargs:
+            if self._quiet:
+                with np.errstate(all="ignore"):  # NaN/Inf are values
+                    return self._run(fast, args, kwargs)
+            if not kwargs:  # the common call, without a frame more
                 result = fast(*args)
                 if result is not NotImplemented:
                     return result
@@ -124,6 +129,14 @@ class Function:
         if self.single:
             return outputs[0]
         return outputs
+
+    def _run(self, fast, args, kwargs):
+        """The C runner's call: as it is, or after Python's checks of the arguments."""
+        if not kwargs:
+            result = fast(*args)
+            if result is not NotImplemented:
+                return result
+        return self._runner.bound(self._bind(args, kwargs))
 
     def _bind(self, args, kwargs):
         inputs = self.inputs

@@ -8,6 +8,7 @@ import gc
 import pickle
 import shutil
 import sys
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -326,3 +327,18 @@ def test_copy_with_swap_reads_and_updates_the_new_shared():
     np.testing.assert_array_equal(s.get_value(), np.arange(3.0))
     np.testing.assert_array_equal(f(np.ones(3)), np.arange(3.0))
     np.testing.assert_array_equal(s2.get_value(), np.full(3, 12.0))
+
+
+def test_numpy_steps_ignore_floating_point_errors_once_per_call():
+    """NaN and Inf are values: a NumPy step (float16 runs on NumPy) dividing by zero
+    neither warns nor raises, even under the caller's np.errstate(all="raise")."""
+    x = ga.vector("x", dtype="float16")
+    f = ga.function([x], [x / 0, ga.log(x)])
+    assert f._quiet and f._runner is not None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(all="raise"):
+            inf, logs = f(np.array([1.0, -1.0, 0.0], dtype="float16"))
+            assert np.geterr()["divide"] == "raise"  # the caller's state is back after
+    np.testing.assert_array_equal(inf[:2], [np.inf, -np.inf])
+    assert np.isnan(inf[2]) and np.isnan(logs[1]) and logs[2] == -np.inf
