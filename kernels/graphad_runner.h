@@ -134,6 +134,40 @@ static int is_cell(PyObject *cell)
     return 0;
 }
 
+static Py_ssize_t *arena_take(Py_ssize_t n)
+{
+    Py_ssize_t *slots = arena_next;
+    arena_next += n;
+    arena_left -= n;
+    return slots;
+}
+
+/* Reads a tuple of (slot, object) or (slot, object, int) entries into slots[],
+ * objects[] (borrowed: the runner keeps the tuple) and ints[]; `cells`: the objects
+ * must be one-item lists. */
+static int take_entries(PyObject *seq, Py_ssize_t width, int cells, Py_ssize_t n_slots,
+                        Py_ssize_t *slots, PyObject **objects, int *ints, const char *what)
+{
+    Py_ssize_t i;
+    for (i = 0; i < PyTuple_GET_SIZE(seq); i++) {
+        PyObject *spec = PyTuple_GET_ITEM(seq, i);
+        if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) != width) {
+            PyErr_Format(PyExc_TypeError, "Runner: %s is expected", what);
+            return -1;
+        }
+        if ((cells && !is_cell(PyTuple_GET_ITEM(spec, 1)))
+            || (slots[i] = one_slot(PyTuple_GET_ITEM(spec, 0), n_slots)) < 0)
+            return -1;
+        objects[i] = PyTuple_GET_ITEM(spec, 1);
+        if (width == 3) {
+            ints[i] = (int)PyLong_AsLong(PyTuple_GET_ITEM(spec, 2));
+            if (PyErr_Occurred())
+                return -1;
+        }
+    }
+    return 0;
+}
+
 /* Runner(n_slots, inputs, shared, constants, steps, outputs, updates, single,
  *        allocate, on_error, n_indices)
  *   inputs:    tuple of (slot, type_num, shape) with None for an open size
@@ -220,46 +254,16 @@ static int runner_init(Runner *self, PyObject *args, PyObject *kwds)
         }
         dims_used += in->ndim;
     }
-    self->shared_slot = arena_next;
-    arena_next += self->n_shared;
-    arena_left -= self->n_shared;
-    for (i = 0; i < self->n_shared; i++) {
-        PyObject *spec = PyTuple_GET_ITEM(shared, i);
-        if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) != 2
-            || !is_cell(PyTuple_GET_ITEM(spec, 1)))
-            return PyErr_Occurred() ? -1 : (PyErr_SetString(PyExc_TypeError, "Runner: shared"), -1);
-        if ((self->shared_slot[i] = one_slot(PyTuple_GET_ITEM(spec, 0), n_slots)) < 0)
-            return -1;
-        self->shared_cell[i] = PyTuple_GET_ITEM(spec, 1);
-    }
-    self->const_slot = arena_next;
-    arena_next += self->n_const;
-    arena_left -= self->n_const;
-    for (i = 0; i < self->n_const; i++) {
-        PyObject *spec = PyTuple_GET_ITEM(consts, i);
-        if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) != 2) {
-            PyErr_SetString(PyExc_TypeError, "Runner: a constant is (slot, value)");
-            return -1;
-        }
-        if ((self->const_slot[i] = one_slot(PyTuple_GET_ITEM(spec, 0), n_slots)) < 0)
-            return -1;
-        self->const_value[i] = PyTuple_GET_ITEM(spec, 1);
-    }
-    self->upd_slot = arena_next;
-    arena_next += self->n_upd;
-    arena_left -= self->n_upd;
-    for (i = 0; i < self->n_upd; i++) {
-        PyObject *spec = PyTuple_GET_ITEM(updates, i);
-        if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) != 3
-            || !is_cell(PyTuple_GET_ITEM(spec, 1)))
-            return PyErr_Occurred() ? -1 : (PyErr_SetString(PyExc_TypeError, "Runner: update"), -1);
-        if ((self->upd_slot[i] = one_slot(PyTuple_GET_ITEM(spec, 0), n_slots)) < 0)
-            return -1;
-        self->upd_cell[i] = PyTuple_GET_ITEM(spec, 1);
-        self->upd_type[i] = (int)PyLong_AsLong(PyTuple_GET_ITEM(spec, 2));
-        if (PyErr_Occurred())
-            return -1;
-    }
+    self->shared_slot = arena_take(self->n_shared);
+    self->const_slot = arena_take(self->n_const);
+    self->upd_slot = arena_take(self->n_upd);
+    if (take_entries(shared, 2, 1, n_slots, self->shared_slot, self->shared_cell, NULL,
+                     "a shared value (slot, container)") < 0
+        || take_entries(consts, 2, 0, n_slots, self->const_slot, self->const_value, NULL,
+                        "a constant (slot, value)") < 0
+        || take_entries(updates, 3, 1, n_slots, self->upd_slot, self->upd_cell,
+                        self->upd_type, "an update (slot, container, type_num)") < 0)
+        return -1;
     for (i = 0; i < self->n_steps; i++) {
         PyObject *spec = PyTuple_GET_ITEM(steps, i);
         gd_step *step = &self->steps[i];
