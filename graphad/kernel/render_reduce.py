@@ -115,6 +115,17 @@ def reduce_function(renderer, name, kernel):
     }}"""
     axes_c = ", ".join("1" if a in red.axes else "0" for a in range(nd)) or "0"
     contiguous = _contiguous_inner(kernel, first, update.format(v=v), renderer, v)
+    columns = by_columns = ""
+    if nd == 2 and red.axes == (0,):
+        by_columns = (
+            f"if (shape[0] > 1 && shape[1] > 1) gd_run({name}_cols, &c, outer, grain); else"
+        )
+        columns = _columns(name, first, body, update.format(v=v), acc_type, init, tail, stores)
+        columns += f"""    *({out_type} *)(outp + o1 * ost[1]) = v{result};
+        }}
+    }}
+}}
+"""
     return f"""
 /* {kernel.describe()} */
 typedef struct {{
@@ -152,7 +163,7 @@ static void {name}_rows(void *vc, npy_intp begin, npy_intp end)
 {_indent(_odometer(kept), 8)}
     }}
 }}
-
+{columns}
 static PyObject *{name}(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {{
     PyArrayObject *op[{NI}] = {{NULL}};
@@ -226,7 +237,9 @@ static PyObject *{name}(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (outer > 0) {{  /* rows of at least GD_GRAIN elements each per thread */
         NPY_BEGIN_THREADS_DEF;
         NPY_BEGIN_THREADS;
-        gd_run({name}_rows, &c, outer, inner > GD_GRAIN ? 1 : GD_GRAIN / (inner + 1) + 1);
+        const npy_intp grain = inner > GD_GRAIN ? 1 : GD_GRAIN / (inner + 1) + 1;
+        {by_columns}
+        gd_run({name}_rows, &c, outer, grain);
         NPY_END_THREADS;
     }}
     for (i = 0; i < {n_in}; i++)
@@ -241,6 +254,56 @@ fail:
     return NULL;
 }}
 """
+
+
+# columns a thread accumulates at once when a matrix is reduced over its rows
+_COLUMN_BLOCK = 256
+
+
+def _columns(name, first, body, update, acc_type, init, tail, stores):
+    """``<name>_cols``: a reduction over axis 0 of a matrix, for the result's columns
+    [begin, end), reading the matrix row by row (NumPy's order in memory) into one
+    accumulator per column instead of walking each column down. Each column still
+    adds its rows in order, so results are the bits ``<name>_rows`` gives. The caller
+    appends the store of the result and the closing braces."""
+    pointers = "\n".join(
+        f"{' ' * 16}char *p{i} = base[{i}] + r0 * st[{i}][0] + o1 * st[{i}][1];" for i in first
+    )
+    stores = [line.replace("(x", "(xb[").replace(" + r0 * xst", "] + r0 * xst") for line in stores]
+    stores = [
+        line.replace(f"(xb[{j}]", f"(xb[{j}] + o1 * xst[{j}][1]") for j, line in enumerate(stores)
+    ]
+    return f"""
+/* result columns [begin, end) of a reduction over axis 0, a block of columns at a time */
+static void {name}_cols(void *vc, npy_intp begin, npy_intp end)
+{{
+    const {name}_ctx *c = (const {name}_ctx *)vc;
+    const npy_intp *shape = c->shape, *ost = c->ost;
+    const npy_intp (*st)[2] = c->st, (*est)[2] = c->est, (*xst)[2] = c->xst;
+    char *const *base = c->base, *const *xb = c->xb;
+    char *outp = c->outp;
+    {acc_type} accs[{_COLUMN_BLOCK}];
+    npy_intp j0, o1, r0;
+    (void)st; (void)est; (void)xst; (void)base; (void)xb;
+    for (j0 = begin; j0 < end; j0 += {_COLUMN_BLOCK}) {{
+        const npy_intp j1 = end - j0 < {_COLUMN_BLOCK} ? end : j0 + {_COLUMN_BLOCK};
+        for (o1 = j0; o1 < j1; o1++)
+            accs[o1 - j0] = {init};
+        for (r0 = 0; r0 < shape[0]; r0++) {{
+            #pragma omp simd
+            for (o1 = j0; o1 < j1; o1++) {{
+                {acc_type} acc = accs[o1 - j0];
+{pointers}
+{_indent(body, 16)}
+                {update}
+{_indent(stores, 16)}
+                accs[o1 - j0] = acc;
+            }}
+        }}
+        for (o1 = j0; o1 < j1; o1++) {{
+            const {acc_type} acc = accs[o1 - j0];
+{_indent(tail, 12)}
+            """
 
 
 def _odometer(kept):

@@ -166,8 +166,14 @@ def sum_of_sum(fgraph, node):
 @node_rule(SumToShape)
 def sum_to_shape_as_sum(fgraph, node):
     """sum_to_shape(g, s) ⇒ sum(g, axes, keepdims=True) (a reduction that fuses), or
-    ⇒ g, when each target dimension is statically 1 (summed) or provably g's own"""
+    ⇒ g, when each target dimension is statically 1 (summed) or provably g's own; the
+    leading axes g has beyond s are always summed: sum_to_shape(g, s) ⇒
+    sum_to_shape(sum(g, leading axes), s) (a bias's gradient)"""
     g, target = node.inputs
+    lead = g.ndim - len(node.op.shape)
+    if lead > 0:
+        summed = Reduce("sum", tuple(range(lead)), False, g.dtype)(g)
+        return {node.outputs[0]: node.op(summed, target)}
     wanted = _entries(fgraph, target)
     if wanted is None or g.ndim != len(wanted):
         return None

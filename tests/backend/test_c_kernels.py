@@ -599,3 +599,30 @@ def test_results_the_caller_holds_are_never_written_by_later_calls():
     for _ in range(3):
         f(*[a * 2 for a in args])
     np.testing.assert_array_equal(first, kept)  # held results untouched
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])
+def test_reductions_over_rows_read_the_matrix_row_by_row(dtype):
+    """A matrix reduced over axis 0 (a bias's gradient) runs <kernel>_cols: a block of
+    column accumulators filled row by row. Same values as the reference for every kind,
+    exported prologue values, epilogues, broadcast, strided and F-ordered inputs."""
+    m, r = ga.matrix("m", dtype), ga.tensor("r", dtype=dtype, shape=(1, None))
+    t = m * 2 + r
+    outs = [t.sum(0), t.max(0) - 1, (m * m).min(0, keepdims=True), t.prod(0), ga.exp(t).sum(0)]
+    if dtype != "float64":
+        outs = outs[:4]
+    f = ga.function([m, r], outs + [t])  # t is also an output: an exported value
+    ref = ga.function([m, r], outs + [t], mode="FAST_COMPILE")
+    from graphad.backend.c.module import kernel_nodes, module_source
+
+    assert "_cols, &c, outer, grain)" in module_source(kernel_nodes(f.maker.fgraph))
+    a = (RNG.normal(size=(300, 517)) * 3).astype(dtype)
+    b = (RNG.normal(size=(1, 517)) * 3).astype(dtype)
+    if dtype == "float64":
+        a[5, 7], a[9, 8] = np.nan, np.inf
+    for args in ([a, b], [a[::2, ::3], b[:, ::3]], [np.asfortranarray(a), b], [a[:1], b]):
+        for got, want in zip(f(*args), ref(*args)):
+            if dtype == "int64":
+                np.testing.assert_array_equal(got, want)
+            else:
+                np.testing.assert_allclose(got, want, rtol=1e-4 if dtype == "float32" else 1e-12)

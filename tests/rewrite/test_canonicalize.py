@@ -245,6 +245,11 @@ CASES = [
          lambda: ([m := ga.matrix("m"), w := ga.matrix("w")],
                   SumToShape((None, None))(-m, w.shape)), ("Neg", "Shape", "SumToShape"),
          False, args=lambda inputs: [np.resize(SPECIAL, (2, 4)), np.resize(SPECIAL, (1, 4))]),
+    # a bias's gradient: the leading axis always sums, in C; b may be (1,) at run time
+    Case("sum_to_shape leading axes", "sum_to_shape_as_sum",
+         lambda: ([m := ga.matrix("m"), b := vec("b")], SumToShape((None,))(-m, b.shape)),
+         ("Neg", "Reduce", "Shape", "SumToShape"),
+         args=lambda inputs: [np.resize(SPECIAL, (3, 4)), np.resize(SPECIAL, (1,))]),
     Case("broadcast_to into mul", "broadcast_into_elemwise",
          lambda: ([m := ga.matrix("m"), v := ga.matrix("v")], ga.broadcast_to(v, m.shape) * m),
          ("Mul",),
