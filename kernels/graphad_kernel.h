@@ -114,6 +114,66 @@ static int gd_take_inputs(const char *name, PyObject *const *args, Py_ssize_t na
     return 0;
 }
 
+/* Whether the n (n >= 1) arrays all have one shape and are C-contiguous in native
+ * byte order: then the kernel runs over them as flat arrays, without an iterator. */
+static int gd_same_contiguous(PyArrayObject **op, int n)
+{
+    int i;
+    for (i = 0; i < n; i++) {
+        if (!PyArray_IS_C_CONTIGUOUS(op[i]) || !PyArray_ISNBO(PyArray_DESCR(op[i])->byteorder))
+            return 0;
+        if (i > 0 && (PyArray_NDIM(op[i]) != PyArray_NDIM(op[0])
+                      || !PyArray_CompareLists(PyArray_DIMS(op[i]), PyArray_DIMS(op[0]),
+                                               PyArray_NDIM(op[0]))))
+            return 0;
+    }
+    return n > 0;
+}
+
+/* The kernel over flat C-contiguous inputs of one shape (gd_same_contiguous): the
+ * outputs are new C-ordered arrays of that shape, as NpyIter would make them, and the
+ * loop runs over the same single inner loop, so results are the same bits. */
+static PyObject *gd_elementwise_flat(PyArrayObject **op, int n_in, int n_out,
+                                     const int *types, gd_task loop)
+{
+    PyArrayObject *outs[GD_MAX_OPERANDS] = {NULL};
+    const int nd = PyArray_NDIM(op[0]);
+    npy_intp *dims = PyArray_DIMS(op[0]);
+    const npy_intp size = PyArray_SIZE(op[0]);
+    PyObject *result = NULL;
+    gd_loop c;
+    int i;
+    for (i = 0; i < n_out; i++) {
+        outs[i] = (PyArrayObject *)PyArray_SimpleNew(nd, dims, types[n_in + i]);
+        if (outs[i] == NULL)
+            goto done;
+    }
+    for (i = 0; i < n_in + n_out; i++) {
+        PyArrayObject *a = i < n_in ? op[i] : outs[i - n_in];
+        c.p[i] = PyArray_BYTES(a);
+        c.s[i] = PyArray_ITEMSIZE(a);
+    }
+    if (size > 0) {
+        NPY_BEGIN_THREADS_DEF;
+        NPY_BEGIN_THREADS;
+        gd_run(loop, &c, size, GD_GRAIN);
+        NPY_END_THREADS;
+    }
+    if (n_out == 1) {
+        result = (PyObject *)outs[0];
+        outs[0] = NULL;
+    } else if ((result = PyTuple_New(n_out)) != NULL) {
+        for (i = 0; i < n_out; i++) {
+            PyTuple_SET_ITEM(result, i, (PyObject *)outs[i]);
+            outs[i] = NULL;
+        }
+    }
+done:
+    for (i = 0; i < n_out; i++)
+        Py_XDECREF(outs[i]);
+    return result;
+}
+
 /* Inputs args[0 .. n_in); types: the n_in + n_out NumPy type numbers. Returns the output array, or a
  * tuple of the n_out outputs; NULL with an exception set on error. */
 static PyObject *gd_elementwise(const char *name, PyObject *const *args, Py_ssize_t nargs,
@@ -133,6 +193,10 @@ static PyObject *gd_elementwise(const char *name, PyObject *const *args, Py_ssiz
     }
     if (gd_take_inputs(name, args, nargs, n_in, types, op) < 0)
         goto fail;
+    if (gd_same_contiguous(op, n_in)) {
+        result = gd_elementwise_flat(op, n_in, n_out, types, loop);
+        goto fail;  /* (the common exit: it releases the inputs) */
+    }
     for (i = 0; i < n_in; i++)
         flags[i] = NPY_ITER_READONLY | NPY_ITER_NBO | NPY_ITER_ALIGNED;
     for (i = n_in; i < n; i++) {
