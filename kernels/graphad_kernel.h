@@ -132,7 +132,8 @@ static int gd_same_contiguous(PyArrayObject **op, int n)
 
 /* The kernel over flat C-contiguous inputs of one shape (gd_same_contiguous): the
  * outputs are new C-ordered arrays of that shape, as NpyIter would make them, and the
- * loop runs over the same single inner loop, so results are the same bits. */
+ * loop runs once over all elements with unit strides (its SIMD branch), split across
+ * threads as the iterator's single inner loop would be. */
 static PyObject *gd_elementwise_flat(PyArrayObject **op, int n_in, int n_out,
                                      const int *types, gd_task loop)
 {
