@@ -114,6 +114,24 @@ static int gd_take_inputs(const char *name, PyObject *const *args, Py_ssize_t na
     return 0;
 }
 
+/* A kernel's return value from its n_out output arrays: the array, or a tuple of them
+ * (new references; NULL with an exception set if the tuple cannot be made). */
+static PyObject *gd_result(PyArrayObject **outs, int n_out)
+{
+    PyObject *result;
+    int i;
+    if (n_out == 1) {
+        Py_INCREF(outs[0]);
+        return (PyObject *)outs[0];
+    }
+    result = PyTuple_New(n_out);
+    for (i = 0; result != NULL && i < n_out; i++) {
+        Py_INCREF(outs[i]);
+        PyTuple_SET_ITEM(result, i, (PyObject *)outs[i]);
+    }
+    return result;
+}
+
 /* Whether the n (n >= 1) arrays all have one shape and are C-contiguous in native
  * byte order: then the kernel runs over them as flat arrays, without an iterator. */
 static int gd_same_contiguous(PyArrayObject **op, int n)
@@ -160,15 +178,7 @@ static PyObject *gd_elementwise_flat(PyArrayObject **op, int n_in, int n_out,
         gd_run(loop, &c, size, GD_GRAIN);
         NPY_END_THREADS;
     }
-    if (n_out == 1) {
-        result = (PyObject *)outs[0];
-        outs[0] = NULL;
-    } else if ((result = PyTuple_New(n_out)) != NULL) {
-        for (i = 0; i < n_out; i++) {
-            PyTuple_SET_ITEM(result, i, (PyObject *)outs[i]);
-            outs[i] = NULL;
-        }
-    }
+    result = gd_result(outs, n_out);
 done:
     for (i = 0; i < n_out; i++)
         Py_XDECREF(outs[i]);
@@ -240,17 +250,7 @@ static PyObject *gd_elementwise(const char *name, PyObject *const *args, Py_ssiz
         NPY_END_THREADS;
     }
 finished:
-    if (n_out == 1) {
-        result = (PyObject *)NpyIter_GetOperandArray(it)[n_in];
-        Py_INCREF(result);
-    } else {
-        result = PyTuple_New(n_out);
-        for (i = 0; result != NULL && i < n_out; i++) {
-            PyObject *item = (PyObject *)NpyIter_GetOperandArray(it)[n_in + i];
-            Py_INCREF(item);
-            PyTuple_SET_ITEM(result, i, item);
-        }
-    }
+    result = gd_result(NpyIter_GetOperandArray(it) + n_in, n_out);
 fail:
     if (it != NULL)
         NpyIter_Deallocate(it);

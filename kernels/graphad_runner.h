@@ -169,28 +169,27 @@ static int take_entries(PyObject *seq, Py_ssize_t width, int cells, Py_ssize_t n
 }
 
 /* Runner(n_slots, inputs, shared, constants, steps, outputs, updates, single,
- *        allocate, on_error, n_indices)
+ *        allocate, on_error)
  *   inputs:    tuple of (slot, type_num, shape) with None for an open size
  *   shared:    tuple of (slot, container)
  *   constants: tuple of (slot, value)
  *   steps:     tuple of (fn, compiled, in_slots, out_slots, free_slots)
  *   outputs:   tuple of slots
- *   updates:   tuple of (slot, container, type_num)
- *   n_indices: how many slot indices all the step tuples and outputs hold */
+ *   updates:   tuple of (slot, container, type_num) */
 static int runner_init(Runner *self, PyObject *args, PyObject *kwds)
 {
     PyObject *inputs, *shared, *consts, *steps, *outputs, *updates, *on_error;
-    Py_ssize_t n_slots, n_indices, i, total_dims = 0, dims_used = 0, count;
+    Py_ssize_t n_slots, i, total_dims = 0, dims_used = 0, count;
     int single, allocate;
     (void)kwds;
     if (self->spec != NULL) {
         PyErr_SetString(PyExc_TypeError, "Runner: already initialized");
         return -1;
     }
-    if (!PyArg_ParseTuple(args, "nO!O!O!O!O!O!ppOn", &n_slots, &PyTuple_Type, &inputs,
+    if (!PyArg_ParseTuple(args, "nO!O!O!O!O!O!ppO", &n_slots, &PyTuple_Type, &inputs,
                           &PyTuple_Type, &shared, &PyTuple_Type, &consts, &PyTuple_Type,
                           &steps, &PyTuple_Type, &outputs, &PyTuple_Type, &updates, &single,
-                          &allocate, &on_error, &n_indices))
+                          &allocate, &on_error))
         return -1;
     self->spec = args;
     Py_INCREF(args);
@@ -220,13 +219,24 @@ static int runner_init(Runner *self, PyObject *args, PyObject *kwds)
     }
     self->inputs = PyMem_Calloc((size_t)self->n_in + 1, sizeof(gd_input));
     self->shapes = PyMem_Calloc((size_t)total_dims + 1, sizeof(npy_intp));
-    self->shared_slot = NULL;
     self->shared_cell = PyMem_Calloc((size_t)self->n_shared + 1, sizeof(PyObject *));
     self->const_value = PyMem_Calloc((size_t)self->n_const + 1, sizeof(PyObject *));
     self->steps = PyMem_Calloc((size_t)self->n_steps + 1, sizeof(gd_step));
     self->upd_cell = PyMem_Calloc((size_t)self->n_upd + 1, sizeof(PyObject *));
     self->upd_type = PyMem_Calloc((size_t)self->n_upd + 1, sizeof(int));
-    count = n_indices + self->n_in + self->n_shared + self->n_const + self->n_upd;
+    /* the arena holds every slot index: outputs, shared, constants, updates, steps */
+    count = self->n_out + self->n_shared + self->n_const + self->n_upd;
+    for (i = 0; i < self->n_steps; i++) {
+        PyObject *spec = PyTuple_GET_ITEM(steps, i);
+        int k;
+        if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) != 5) {
+            PyErr_SetString(PyExc_TypeError, "Runner: a step is (fn, compiled, in, out, free)");
+            return -1;
+        }
+        for (k = 2; k < 5; k++)
+            if (PyTuple_Check(PyTuple_GET_ITEM(spec, k)))
+                count += PyTuple_GET_SIZE(PyTuple_GET_ITEM(spec, k));
+    }
     self->arena = PyMem_Calloc((size_t)count + 1, sizeof(Py_ssize_t));
     if (!self->inputs || !self->shapes || !self->shared_cell || !self->const_value
         || !self->steps || !self->upd_cell || !self->upd_type || !self->arena) {
@@ -266,11 +276,7 @@ static int runner_init(Runner *self, PyObject *args, PyObject *kwds)
         return -1;
     for (i = 0; i < self->n_steps; i++) {
         PyObject *spec = PyTuple_GET_ITEM(steps, i);
-        gd_step *step = &self->steps[i];
-        if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) != 5) {
-            PyErr_SetString(PyExc_TypeError, "Runner: a step is (fn, compiled, in, out, free)");
-            return -1;
-        }
+        gd_step *step = &self->steps[i];  /* spec: a 5-tuple, checked above */
         step->fn = PyTuple_GET_ITEM(spec, 0);
         step->compiled = PyObject_IsTrue(PyTuple_GET_ITEM(spec, 1));
         if (step->compiled < 0)

@@ -121,12 +121,11 @@ class VM:
             (slot[v], var.container)
             for v, var in zip(function.maker.shared_leaves, function.shared)
         )
-        steps, n_indices = [], 0
+        steps = []
         for thunk, ins, outs, _, frees in self.steps:
             fn = getattr(thunk, "c_function", None)
             run = fn or getattr(thunk, "raw", thunk)  # Function ignores FP errors per call
             steps.append((run, fn is not None, tuple(ins), tuple(outs), tuple(frees)))
-            n_indices += len(ins) + len(outs) + len(frees)
         outputs = tuple(slot[v] for v in self.fgraph.outputs[: function.maker.n_outputs])
         updates = tuple(
             (slot[v], var.container, np.dtype(var.dtype).num)
@@ -145,13 +144,13 @@ class VM:
             function.single,
             self.memory is not None,
             self._on_error,
-            n_indices + len(outputs),
         )
 
     @property
     def runs_numpy(self) -> bool:
-        """Whether a step runs NumPy (then a call ignores floating-point errors)."""
-        return any(getattr(thunk, "c_function", None) is None for thunk, *_ in self.steps)
+        """Whether the runner calls a NumPy step without its own np.errstate (then a
+        call ignores floating-point errors once)."""
+        return any(hasattr(thunk, "raw") for thunk, *_ in self.steps)
 
     def _on_error(self, k, exc, args):
         """The C runner's hook: step ``k`` raised ``exc`` on ``args``."""

@@ -94,12 +94,7 @@ def reduce_function(renderer, name, kernel):
         f"char *x{j} = xb[{j}]" + "".join(f" + o{a} * xst[{j}][{a}]" for a in kept) + ";"
         for j in range(len(exports))
     ]
-    stores = [
-        f"*({c_type(kernel.value_dtype(r))} *)(x{j}"
-        + "".join(f" + r{a} * xst[{j}][{a}]" for a in red.axes)
-        + f") = v{r};"
-        for j, r in enumerate(exports)
-    ]
+    stores = _export_stores(kernel, lambda j: f"x{j}", red.axes)
     in_types = ", ".join(TYPENUM[i.dtype] for i in kernel.inputs) or "0"
     in_prologue = ", ".join("1" if i in first else "0" for i in range(n_in)) or "0"
     out_type = c_type(kernel.value_dtype(result))
@@ -120,6 +115,7 @@ def reduce_function(renderer, name, kernel):
         by_columns = (
             f"if (shape[0] > 1 && shape[1] > 1) gd_run({name}_cols, &c, outer, grain); else"
         )
+        stores = _export_stores(kernel, lambda j: f"xb[{j}] + o1 * xst[{j}][1]", (0,))
         columns = _columns(name, first, body, update.format(v=v), acc_type, init, tail, stores)
         columns += f"""    *({out_type} *)(outp + o1 * ost[1]) = v{result};
         }}
@@ -256,6 +252,17 @@ fail:
 """
 
 
+def _export_stores(kernel, pointer, axes):
+    """C storing each exported prologue value: ``pointer(j)`` is export j's element at
+    the current result element, ``r<axis>`` the position along the reduced ``axes``."""
+    return [
+        f"*({c_type(kernel.value_dtype(r))} *)({pointer(j)}"
+        + "".join(f" + r{a} * xst[{j}][{a}]" for a in axes)
+        + f") = v{r};"
+        for j, r in enumerate(kernel.full_outputs)
+    ]
+
+
 # columns a thread accumulates at once when a matrix is reduced over its rows
 _COLUMN_BLOCK = 256
 
@@ -269,10 +276,6 @@ def _columns(name, first, body, update, acc_type, init, tail, stores):
     pointers = "\n".join(
         f"{' ' * 16}char *p{i} = base[{i}] + r0 * st[{i}][0] + o1 * st[{i}][1];" for i in first
     )
-    stores = [line.replace("(x", "(xb[").replace(" + r0 * xst", "] + r0 * xst") for line in stores]
-    stores = [
-        line.replace(f"(xb[{j}]", f"(xb[{j}] + o1 * xst[{j}][1]") for j, line in enumerate(stores)
-    ]
     return f"""
 /* result columns [begin, end) of a reduction over axis 0, a block of columns at a time */
 static void {name}_cols(void *vc, npy_intp begin, npy_intp end)

@@ -275,7 +275,7 @@ def one_hot_scatter(fgraph, node):
         or v.ndim > 1
         or src is None
         or not isinstance(src.op, Alloc)
-        or not _is_zero(src.inputs[0])
+        or not _is_constant(src.inputs[0], 0)
         or not _is_row_range(rows, src.inputs[1], fgraph)
     ):
         return None
@@ -291,11 +291,6 @@ def one_hot_scatter(fgraph, node):
             total = m.cast(v, client.outputs[0].dtype)
             found[client.outputs[0]] = total.dimshuffle(0, "x") if op.keepdims else total
     return found
-
-
-def _is_zero(var) -> bool:
-    data = getattr(var, "data", None)
-    return data is not None and np.size(data) == 1 and not np.asarray(data).any()
 
 
 def _is_row_range(var, n, fgraph) -> bool:

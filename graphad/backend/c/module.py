@@ -212,7 +212,7 @@ def thunk_maker(fgraph):
             functions = {node: getattr(module, f"k{i}") for i, node in enumerate(nodes)}
         if pool is not None:
             pool.result()
-    for node in fgraph.toposort():
+    for node in fgraph.apply_nodes:
         fn = node.op.c_callable(node) if hasattr(node.op, "c_callable") else None
         if fn is not None:
             functions[node] = fn
