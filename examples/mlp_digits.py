@@ -8,7 +8,9 @@ updates all read the old values:
     velocity <- momentum * velocity - lr * dloss/dparam
     param    <- param + (momentum * velocity - lr * dloss/dparam)
 
-Run:  python examples/mlp_digits.py [--epochs N] [--dump graph.txt]
+Run:  python examples/mlp_digits.py [--epochs N] [--dump graph.svg]
+(--dump writes the compiled training step: .txt as ga.dprint, .svg/.png/.pdf/.html/.dot/
+.json through ga.printing.write_graph.)
 It prints the loss per epoch and the held-out test accuracy (about 0.97-0.98).
 """
 
@@ -73,7 +75,9 @@ def main(argv=None):
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--momentum", type=float, default=0.9)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--dump", metavar="PATH", help="write ga.dprint of the training step")
+    parser.add_argument(
+        "--dump", metavar="PATH", help="write the training step's graph (.txt, .svg, .html, ...)"
+    )
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
@@ -82,9 +86,11 @@ def main(argv=None):
     train_step, predict = build_model(
         x_train.shape[1], args.hidden, 10, rng, args.lr, args.momentum
     )
-    if args.dump:
+    if args.dump and args.dump.endswith(".txt"):
         with open(args.dump, "w") as fh:
             ga.dprint(train_step, file=fh)
+    elif args.dump:
+        ga.printing.write_graph(train_step, args.dump)
 
     n = len(x_train)
     for epoch in range(1, args.epochs + 1):

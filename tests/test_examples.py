@@ -56,3 +56,34 @@ def test_readme_tour_runs(tmp_path):
     script.write_text("\n".join(blocks))
     out = run_script(script, cwd=tmp_path)
     assert "[grad]" in out  # the dprint at its end shows the gradient nodes
+
+
+def test_readme_picture_is_made_by_the_command_beside_it(tmp_path):
+    """The README shows a real graph and the command that drew it; the command still
+    draws that kind of picture, and the committed one shows fused kernels and [grad]."""
+    pytest.importorskip("sklearn", reason="the example needs scikit-learn: pip install .[examples]")
+    from tests.printing.tools import need
+
+    need("dot", "apt-get install graphviz")
+    readme = (REPO / "README.md").read_text()
+    image = re.search(r"^!\[[^\]]*\]\((docs/[\w.]+\.svg)\)", readme, re.M)
+    assert image, "README.md shows no picture of a graph"
+    picture = image.group(1)
+    after = readme[image.end() :]
+    command = re.search(r"```sh\n(python (\S+) .*--dump (\S+))\n```", after)
+    assert command and command.group(3) == picture, "no command beside the picture"
+    script, *args = command.group(1).split()[1:]
+    out = tmp_path / "picture.svg"
+    args[args.index(picture)] = str(out)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / script), *args],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.exists(), proc.stderr
+    for svg in (out.read_text(), (REPO / picture).read_text()):
+        assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+        assert "fused kernel" in svg and "[grad]" in svg and "update of W1" in svg

@@ -18,13 +18,13 @@ from ..graph.basic import format_source
 RTOL = {"float32": 1e-4, "float64": 1e-9}
 
 
-def thunk_maker(fgraph):
+def thunk_maker(fgraph, timings=None):
     """A ``make_thunk(node)`` running the compiled thunk and checking it against the
-    reference thunk on the same inputs."""
+    reference thunk on the same inputs (``timings``: as the C backend's)."""
     from ..backend.c.module import thunk_maker as c_thunk_maker
     from ..backend.numpy import make_thunk as numpy_thunk
 
-    compiled = c_thunk_maker(fgraph)
+    compiled = c_thunk_maker(fgraph, timings)
 
     def make_thunk(node):
         fast = compiled(node)

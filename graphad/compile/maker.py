@@ -40,8 +40,14 @@ class FunctionMaker:
         self.fgraph = FunctionGraph(inputs, graph_outputs, clone=True)
         _check_unused(inputs, graph_outputs, on_unused_input)
         self.n_outputs = len(outputs)
+        self.timings = {}  # seconds per compile phase, for the profile
+        mark = time.perf_counter()
+        self.timings["graph"] = mark - start
         self.rewrite()
+        self.timings["rewrite"] = time.perf_counter() - mark
+        mark = time.perf_counter()
         self.build_vm()
+        self.timings["backend"] = time.perf_counter() - mark
         self.compile_time = time.perf_counter() - start
 
     def rewrite(self):
@@ -71,8 +77,8 @@ class FunctionMaker:
 
         try:
             if self.mode.backend == "debug":
-                return debug_thunk_maker(self.fgraph)
-            return thunk_maker(self.fgraph)
+                return debug_thunk_maker(self.fgraph, self.timings)
+            return thunk_maker(self.fgraph, self.timings)
         except MissingToolError as exc:
             _warn_once(f"{exc}; running on the NumPy reference backend instead")
             return make_thunk

@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+# the compile phases the summary splits the compile time into, as the maker and the C
+# backend record them (FunctionMaker.timings)
+PHASES = (
+    ("graph", "graph (inputs, givens, cloning)"),
+    ("rewrite", "rewrite (passes and fusion)"),
+    ("codegen", "codegen (C source)"),
+    ("compiler", "compiler (cc, 0 on a cache hit)"),
+    ("load", "load (the extension module)"),
+    ("runtime", "runtime module (once per process)"),
+    ("schedule", "setup (imports, thunks, slots)"),
+)
+
 
 class Profile:
     """Collects time per node; ``summary()`` returns a text table."""
@@ -10,8 +22,29 @@ class Profile:
         self.function = function
         self.calls = 0
 
+    def reset(self):
+        """Forget the calls timed so far."""
+        vm = self.function.maker.vm
+        vm.node_time = [0.0] * len(vm.order)
+        vm.node_calls = [0] * len(vm.order)
+        self.calls = 0
+
+    def compile_split(self) -> dict:
+        """Seconds per compile phase (PHASES' keys), and "total"."""
+        maker = self.function.maker
+        t = dict(maker.timings)
+        backend = t.pop("backend", 0.0)
+        t["schedule"] = max(
+            backend - sum(t.get(k, 0.0) for k in ("codegen", "compiler", "load", "runtime")), 0.0
+        )
+        split = {key: t.get(key, 0.0) for key, _ in PHASES}
+        split["total"] = maker.compile_time
+        return split
+
     def summary(self) -> str:
-        """Per-node time, calls and share of the total, slowest first.
+        """Per-node time, calls and share of the total, slowest first; how each node
+        ran (a fused C kernel, BLAS, or NumPy); the time per kind; and the compile
+        time split into its phases.
 
         >>> import graphad as ga
         >>> x = ga.vector("x")
@@ -22,16 +55,28 @@ class Profile:
         """
         vm = self.function.maker.vm
         total = sum(vm.node_time) or 1e-30
-        kinds = [getattr(step[0], "kind", "numpy") for step in vm.steps]
+        kinds = vm.backends()
         rows = sorted(zip(vm.node_time, vm.node_calls, vm.order, kinds), key=lambda r: -r[0])
         lines = [
             f"graphad profile: {self.calls} call(s), {total * 1e3:.3f} ms in nodes, "
-            f"compile {self.function.maker.compile_time * 1e3:.1f} ms",
-            f"{'time ms':>10} {'share':>7} {'calls':>6}  backend  node",
+            f"mode {self.function.maker.mode.name}",
+            f"{'time ms':>10} {'share':>7} {'calls':>6}  {'runs as':9s} node",
         ]
         for t, calls, node, kind in rows:
             lines.append(
-                f"{t * 1e3:10.3f} {100 * t / total:6.1f}% {calls:6d}  {kind:7s}  "
+                f"{t * 1e3:10.3f} {100 * t / total:6.1f}% {calls:6d}  {kind:9s} "
                 f"{node.op.describe_node(node)}"
             )
+        lines.append("by kind:")
+        for kind in ("C kernel", "BLAS", "NumPy"):
+            n = kinds.count(kind)
+            if n:
+                t = sum(tn for tn, k in zip(vm.node_time, kinds) if k == kind)
+                lines.append(
+                    f"  {kind:9s} {n:4d} node(s) {t * 1e3:10.3f} ms {100 * t / total:6.1f}%"
+                )
+        split = self.compile_split()
+        lines.append(f"compile: {split['total'] * 1e3:.1f} ms")
+        for key, label in PHASES:
+            lines.append(f"  {label:34s} {split[key] * 1e3:9.1f} ms")
         return "\n".join(lines)

@@ -65,6 +65,18 @@ class VM:
         compiled = any(getattr(thunk, "kind", None) == "c" for thunk, *_ in self.steps)
         self.memory = sys.modules.get("graphad_pool") if compiled else None
 
+    def backends(self) -> list:
+        """How each step runs, in schedule order: "C kernel" (a fused loop of the
+        function's module), "BLAS" (a product through the runtime's BLAS driver) or
+        "NumPy" (the reference implementation)."""
+        found = []
+        for thunk, _, _, node, _ in self.steps:
+            if getattr(thunk, "kind", "numpy") != "c":
+                found.append("NumPy")
+            else:
+                found.append("C kernel" if hasattr(node.op, "kernel") else "BLAS")
+        return found
+
     def new_storage(self):
         storage = [None] * self.n_slots
         for slot, data in self.constants:

@@ -33,6 +33,11 @@ class Fused(Op):
 
     __repr__ = __str__
 
+    @property
+    def fused_ops(self) -> list:
+        """The ops the kernel runs, in evaluation order (shown by every graph dump)."""
+        return self.kernel.op_names()
+
     def describe_node(self, node) -> str:
         from ..graph.basic import format_source
 

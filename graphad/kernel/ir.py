@@ -182,6 +182,33 @@ class Kernel:
         step = self.step(ref)
         return f"{step.op}({', '.join(self.describe(a, depth - 1) for a in step.args)})"
 
+    def listing(self) -> list:
+        """One line per value the kernel computes, in evaluation order: ``v3 =
+        sub(i0, i1)``, the reduction as ``v5 = Sum{axis=[1]}(v4)``, and which values
+        it returns."""
+
+        def name(ref):
+            if isinstance(ref, Literal):
+                return repr(ref.value)
+            return f"i{ref}" if ref < len(self.inputs) else f"v{ref}"
+
+        lines = [
+            f"{name(r)} = {s.op}({', '.join(map(name, s.args))})"
+            for r, s in enumerate(self.steps, len(self.inputs))
+        ]
+        if self.reduce is not None:
+            r = self.reduce
+            lines.append(
+                f"{name(self.reduced_ref)} = {r.kind.capitalize()}{{axis={list(r.axes)}}}"
+                f"({name(self.outputs[0])})"
+            )
+            lines += [
+                f"{name(k)} = {s.op}({', '.join(map(name, s.args))})"
+                for k, s in enumerate(self.epilogue, self.reduced_ref + 1)
+            ]
+        lines.append("return " + ", ".join(map(name, self.result_refs)))
+        return lines
+
     def op_names(self) -> list:
         """The scalar ops inside, in evaluation order (then the reduction)."""
         names = [str(s.op) for s in self.steps]

@@ -10,23 +10,8 @@ from __future__ import annotations
 
 import sys
 
-from ..graph.basic import Constant, Variable, format_source
-from ..graph.fgraph import FunctionGraph
-from ..graph.traversal import graph_inputs, toposort
-
-
-def _outputs_and_inputs(obj):
-    """(inputs, outputs) of a variable, a list of them, a FunctionGraph or a Function."""
-    fgraph = getattr(getattr(obj, "maker", None), "fgraph", None)
-    if fgraph is not None:
-        obj = fgraph
-    if isinstance(obj, FunctionGraph):
-        return list(obj.inputs), list(obj.outputs)
-    outs = [obj] if isinstance(obj, Variable) else list(obj)
-    for o in outs:
-        if not isinstance(o, Variable):
-            raise TypeError(f"dprint expects variables, a FunctionGraph or a Function; got {o!r}")
-    return graph_inputs(outs), outs
+from ..graph.basic import Constant, format_source
+from .export import GraphParts
 
 
 def node_tags(node) -> list:
@@ -34,7 +19,7 @@ def node_tags(node) -> list:
     tags = []
     if getattr(node.tag, "grad", False):
         tags.append("grad")
-    if node.op.fusion_kind == "fused" or getattr(node.op, "fused_ops", None):
+    if getattr(node.op, "fused_ops", None):
         tags.append("fused: " + ", ".join(map(str, node.op.fused_ops)))
     return tags
 
@@ -48,7 +33,8 @@ def dprint(obj, file=None) -> str:
     >>> "Elemwise{exp}(x)" in text
     True
     """
-    inputs, outputs = _outputs_and_inputs(obj)
+    parts = GraphParts(obj, "dprint")
+    inputs, outputs = parts.inputs, parts.outputs
     names: dict = {}
 
     def name(var):
@@ -66,7 +52,7 @@ def dprint(obj, file=None) -> str:
         if not isinstance(var, Constant):
             kind = "shared" if getattr(var, "is_shared", False) else "input"
             lines.append(f"{name(var)} :: {var.type}  [{kind}]")
-    for node in toposort(outputs, inputs):
+    for node in parts.order:
         for inp in node.inputs:
             if inp.owner is None and inp not in names:
                 name(inp)

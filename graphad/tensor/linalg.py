@@ -33,6 +33,18 @@ class _ThroughBlas:
         return blas.function(self.driver, node)
 
 
+def check_inner(a, b):
+    """ShapeError, worded as the BLAS driver words it, unless the last axis of ``a``
+    matches the second-to-last (or only) axis of ``b``."""
+    k1, k2 = np.shape(a)[-1], np.shape(b)[-2 if np.ndim(b) > 1 else -1]
+    if k1 != k2:
+        which = "second-to-last" if np.ndim(b) > 1 else "only"
+        raise ShapeError(
+            f"matmul: shapes {np.shape(a)} and {np.shape(b)} do not match: {k1} (the "
+            f"first's last axis) != {k2} (the second's {which} axis)"
+        )
+
+
 class MatMul(_ThroughBlas, Op):
     """``np.matmul(a, b)``: matrix product, batched over leading axes."""
 
@@ -69,6 +81,7 @@ class MatMul(_ThroughBlas, Op):
 
     def perform(self, node, inputs, outputs):
         a, b = inputs
+        check_inner(a, b)
         outputs[0][0] = np.asarray(np.matmul(a, b), dtype=node.outputs[0].dtype)
 
     def infer_shape(self, node, input_shapes):
@@ -146,6 +159,7 @@ class Gemm(_ThroughBlas, Op):
 
     def perform(self, node, inputs, outputs):
         c, alpha, a, b, beta = inputs
+        check_inner(a, b)
         out = np.matmul(a, b)
         out *= alpha
         out = out + beta * c  # C may broadcast, so not in place

@@ -14,6 +14,7 @@ import importlib.util
 import os
 import sysconfig
 import tempfile
+import time
 
 import numpy as np
 
@@ -80,7 +81,13 @@ PyMODINIT_FUNC PyInit_{MODULE}(void)
 
 
 def build_module(
-    source: str, include_dirs=(), link_args=(), name=MODULE, before_load=None, opt=None
+    source: str,
+    include_dirs=(),
+    link_args=(),
+    name=MODULE,
+    before_load=None,
+    opt=None,
+    timings=None,
 ):
     """The loaded extension module ``name`` for ``source`` (which defines
     ``PyInit_<name>``), compiled unless the cache has it. ``include_dirs`` and
@@ -88,7 +95,8 @@ def build_module(
     library a module links is not in its source). ``before_load()`` runs between
     compiling and loading. ``opt`` (e.g. ``"-O1"``) replaces the optimization level:
     the runtime modules are glue around loops that live elsewhere, and compile in half
-    the time at -O1."""
+    the time at -O1. ``timings`` (a dict) gets the seconds spent in the compiler
+    ("compiler", 0 on a cache hit) and loading the module ("load")."""
     from ..cache import cache_key, default_cache
     from .compiler import (
         compile_flags,
@@ -108,22 +116,29 @@ def build_module(
         link_args=list(link_args),
     )
 
+    timings = {} if timings is None else timings
+    timings.setdefault("compiler", 0.0)
+
     def build(out_path):
+        start = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="graphad-build-") as tmp:
             src = os.path.join(tmp, f"{name}.c")
             with open(src, "w") as fh:
                 fh.write(source)
             compile_shared(src, out_path, include_dirs, link_args, opt)
+        timings["compiler"] += time.perf_counter() - start
 
     path = default_cache().get(key, build, name=name, suffix=_EXT_SUFFIX)
     if before_load is not None:
         before_load()
+    start = time.perf_counter()
     module = _loaded.get(path)
     if module is None:
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         _loaded[path] = module
+    timings["load"] = timings.get("load", 0.0) + time.perf_counter() - start
     return module
 
 
@@ -195,9 +210,11 @@ def _checked_thunk(node, fn):
     return thunk
 
 
-def thunk_maker(fgraph):
+def thunk_maker(fgraph, timings=None):
     """A ``make_thunk(node)`` for the VM: compiled kernels where the module has them,
-    BLAS's functions for the products, the NumPy reference elsewhere."""
+    BLAS's functions for the products, the NumPy reference elsewhere. ``timings`` (a
+    dict) gets the seconds of "codegen", "compiler" and "load", and of waiting for the
+    runtime module ("runtime", built in parallel the first time in a process)."""
     import sys
     from concurrent.futures import ThreadPoolExecutor
 
@@ -206,12 +223,21 @@ def thunk_maker(fgraph):
     # the runtime (the C runner, threads, BLAS's products) compiles beside this module
     with ThreadPoolExecutor(1) as side:
         pool = None if "graphad_pool" in sys.modules else side.submit(load_pool)
+        timings = {} if timings is None else timings
+
+        def wait():  # for the runtime module, which must load first
+            start = time.perf_counter()
+            pool.result()
+            timings["runtime"] = timings.get("runtime", 0.0) + time.perf_counter() - start
+
         if nodes:
-            wait = None if pool is None else pool.result  # its module must load first
-            module = build_module(module_source(nodes), before_load=wait)
+            start = time.perf_counter()
+            source = module_source(nodes)
+            timings["codegen"] = time.perf_counter() - start
+            module = build_module(source, before_load=pool and wait, timings=timings)
             functions = {node: getattr(module, f"k{i}") for i, node in enumerate(nodes)}
         if pool is not None:
-            pool.result()
+            wait()
     for node in fgraph.apply_nodes:
         fn = node.op.c_callable(node) if hasattr(node.op, "c_callable") else None
         if fn is not None:
