@@ -261,4 +261,171 @@ fail:
     return result;
 }
 
+/* ---- reductions ------------------------------------------------------------------
+ * A reduction kernel (render_reduce.py) is a loop `rows(ctx, begin, end)` over result
+ * elements and a short function that calls gd_reduce with a gd_reduce_spec and views
+ * of its context's arrays. gd_reduce broadcasts the prologue's inputs to the kernel's
+ * static rank, checks the epilogue's inputs against the result's shape, allocates the
+ * result and the exported prologue values, runs `rows` over the result without the
+ * GIL (split across threads in rows of at least GD_GRAIN elements) and returns the
+ * result, or a tuple of it and the exports. */
+typedef struct {
+    const char *name;
+    int nd, n_in, n_x, keepdims, out_type;
+    const char *empty;      /* "maximum"/"minimum": a zero-size reduction is an error */
+    const int *types;       /* [n_in] */
+    const int *prologue;    /* [n_in]: read at the iteration shape */
+    const int *epilogue;    /* [n_in]: read at the result's shape */
+    const int *reduced;     /* [nd] */
+    const int *x_types;     /* [n_x] */
+} gd_reduce_spec;
+
+typedef struct {  /* the kernel's context `ctx` and its arrays: st, est are [n_in][nd],
+                     xst [n_x][nd] */
+    void *ctx;
+    npy_intp *shape, *st, *est, *ost, *xst;
+    char **base, **outp, **xb;
+} gd_reduce_view;
+
+static int gd_reduce_shapes(const gd_reduce_spec *s, PyArrayObject **op, gd_reduce_view v)
+{
+    const int nd = s->nd;
+    int i, d;
+    for (d = 0; d < nd; d++)
+        v.shape[d] = 1;
+    for (i = 0; i < s->n_in; i++) {  /* broadcast: right-aligned, size 1 stretches */
+        const int off = nd - PyArray_NDIM(op[i]);
+        if (!s->prologue[i])
+            continue;
+        if (off < 0) {
+            PyErr_Format(PyExc_ValueError, "%s: an input has too many dimensions", s->name);
+            return -1;
+        }
+        for (d = 0; d < PyArray_NDIM(op[i]); d++) {
+            const npy_intp n = PyArray_DIM(op[i], d);
+            if (n == 1)
+                continue;
+            if (v.shape[off + d] == 1)
+                v.shape[off + d] = n;
+            else if (v.shape[off + d] != n) {
+                PyErr_Format(PyExc_ValueError, "operands could not be broadcast together: "
+                             "dimension %d is %zd in one input and %zd in another",
+                             off + d, v.shape[off + d], n);
+                return -1;
+            }
+        }
+    }
+    for (i = 0; i < s->n_in; i++) {
+        const int off = nd - PyArray_NDIM(op[i]);
+        v.base[i] = PyArray_BYTES(op[i]);
+        if (!s->prologue[i])
+            continue;
+        for (d = 0; d < nd; d++)
+            v.st[i * nd + d] = (d < off || PyArray_DIM(op[i], d - off) == 1)
+                                   ? 0 : PyArray_STRIDE(op[i], d - off);
+    }
+    return 0;
+}
+
+/* est of the epilogue's inputs: strides over the result's axes (right-aligned, size 1
+ * broadcast); any other size is a broadcast error */
+static int gd_reduce_epilogue(const gd_reduce_spec *s, PyArrayObject **op, gd_reduce_view v,
+                              const npy_intp *odims, int out_nd)
+{
+    const int nd = s->nd;
+    int i, d, k;
+    for (i = 0; i < s->n_in; i++) {
+        const int off = out_nd - PyArray_NDIM(op[i]);
+        if (!s->epilogue[i])
+            continue;
+        if (off < 0) {
+            PyErr_SetString(PyExc_ValueError, "an epilogue input has too many dimensions");
+            return -1;
+        }
+        for (d = 0, k = 0; d < nd; d++) {
+            npy_intp n;
+            if (s->reduced[d] && !s->keepdims)
+                continue;
+            n = k < off ? 1 : PyArray_DIM(op[i], k - off);
+            if (n == 1)
+                v.est[i * nd + d] = 0;
+            else if (n == odims[k])
+                v.est[i * nd + d] = PyArray_STRIDE(op[i], k - off);
+            else {
+                PyErr_SetString(PyExc_ValueError, "operands could not be broadcast together "
+                                "(a reduction's epilogue)");
+                return -1;
+            }
+            k++;
+        }
+    }
+    return 0;
+}
+
+static PyObject *gd_reduce(const gd_reduce_spec *s, PyObject *const *args, Py_ssize_t nargs,
+                           gd_reduce_view v, gd_task rows)
+{
+    PyArrayObject *op[GD_MAX_OPERANDS] = {NULL}, *outs[GD_MAX_OPERANDS] = {NULL};
+    PyObject *result = NULL;
+    npy_intp odims[NPY_MAXDIMS], inner = 1, outer = 1;
+    const int nd = s->nd;
+    int i, d, k = 0;
+    if (s->n_in > GD_MAX_OPERANDS || s->n_x + 1 > GD_MAX_OPERANDS || nd > NPY_MAXDIMS) {
+        PyErr_Format(PyExc_ValueError, "%s: too many operands or dimensions", s->name);
+        return NULL;
+    }
+    if (gd_take_inputs(s->name, args, nargs, s->n_in, s->types, op) < 0 ||
+        gd_reduce_shapes(s, op, v) < 0)
+        goto done;
+    for (d = 0; d < nd; d++) {
+        if (s->reduced[d])
+            inner *= v.shape[d];
+        else
+            outer *= v.shape[d];
+        if (!s->reduced[d] || s->keepdims)
+            odims[k++] = s->reduced[d] ? 1 : v.shape[d];
+    }
+    if (s->empty != NULL && inner == 0 && outer > 0) {
+        PyErr_Format(PyExc_ValueError, "zero-size array to reduction operation %s which has "
+                     "no identity", s->empty);
+        goto done;
+    }
+    if (gd_reduce_epilogue(s, op, v, odims, k) < 0)
+        goto done;
+    for (i = 0; i < s->n_x; i++) {  /* exported prologue values, at the iteration shape */
+        outs[1 + i] = (PyArrayObject *)PyArray_EMPTY(nd, v.shape, s->x_types[i], 0);
+        if (outs[1 + i] == NULL)
+            goto done;
+        v.xb[i] = PyArray_BYTES(outs[1 + i]);
+        for (d = 0; d < nd; d++)
+            v.xst[i * nd + d] = v.shape[d] == 1 ? 0 : PyArray_STRIDE(outs[1 + i], d);
+    }
+    outs[0] = (PyArrayObject *)PyArray_EMPTY(k, odims, s->out_type, 0);
+    if (outs[0] == NULL)
+        goto done;
+    for (d = 0, k = 0; d < nd; d++) {
+        v.ost[d] = 0;
+        if (!s->reduced[d] || s->keepdims) {
+            if (!s->reduced[d])
+                v.ost[d] = PyArray_STRIDE(outs[0], k);
+            k++;
+        }
+    }
+    *v.outp = PyArray_BYTES(outs[0]);
+    if (outer > 0) {
+        const npy_intp grain = inner > GD_GRAIN ? 1 : GD_GRAIN / (inner + 1) + 1;
+        NPY_BEGIN_THREADS_DEF;
+        NPY_BEGIN_THREADS;
+        gd_run(rows, v.ctx, outer, grain);
+        NPY_END_THREADS;
+    }
+    result = gd_result(outs, 1 + s->n_x);
+done:
+    for (i = 0; i < s->n_in; i++)
+        Py_XDECREF(op[i]);
+    for (i = 0; i < 1 + s->n_x; i++)
+        Py_XDECREF(outs[i]);
+    return result;
+}
+
 #endif

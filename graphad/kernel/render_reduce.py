@@ -61,7 +61,6 @@ def reduce_function(renderer, name, kernel):
     red = kernel.reduce
     nd, n_in = red.ndim, len(kernel.inputs)
     kept = [a for a in range(nd) if a not in red.axes]
-    out_nd = nd if red.keepdims else len(kept)
     acc_type, init = _accumulator(red)
     value = kernel.value_dtype(kernel.outputs[0])
     _, update = _REDUCE[red.kind]
@@ -97,38 +96,31 @@ def reduce_function(renderer, name, kernel):
     stores = _export_stores(kernel, lambda j: f"x{j}", red.axes)
     in_types = ", ".join(TYPENUM[i.dtype] for i in kernel.inputs) or "0"
     in_prologue = ", ".join("1" if i in first else "0" for i in range(n_in)) or "0"
+    in_epilogue = ", ".join("1" if i in late else "0" for i in range(n_in)) or "0"
+    x_types = ", ".join(TYPENUM[kernel.value_dtype(r)] for r in exports) or "0"
     out_type = c_type(kernel.value_dtype(result))
     out_typenum = TYPENUM[kernel.value_dtype(result)]
     out_offset = "".join(f" + o{a} * ost[{a}]" for a in kept)
-    empty_check = ""
+    empty = "NULL"
     if red.kind in ("max", "min") and red.initial is None:
-        empty_check = f"""
-    if (inner == 0 && outer > 0) {{
-        PyErr_SetString(PyExc_ValueError, "zero-size array to reduction operation "
-                        "{"maximum" if red.kind == "max" else "minimum"} which has no identity");
-        goto fail;
-    }}"""
+        empty = '"maximum"' if red.kind == "max" else '"minimum"'
     axes_c = ", ".join("1" if a in red.axes else "0" for a in range(nd)) or "0"
     contiguous = _contiguous_inner(kernel, first, update.format(v=v), renderer, v)
-    columns = by_columns = ""
-    if nd == 2 and red.axes == (0,):
-        by_columns = (
-            f"if (shape[0] > 1 && shape[1] > 1) gd_run({name}_cols, &c, outer, grain); else"
-        )
+    if nd == 2 and red.axes == (0,):  # one loop over the columns, for any strides
         stores = _export_stores(kernel, lambda j: f"xb[{j}] + o1 * xst[{j}][1]", (0,))
         columns = _columns(name, first, body, update.format(v=v), acc_type, init, tail, stores)
-        columns += f"""    *({out_type} *)(outp + o1 * ost[1]) = v{result};
+        runs = f"{name}_cols"
+        rows = (
+            columns
+            + f"""    *({out_type} *)(outp + o1 * ost[1]) = v{result};
         }}
     }}
 }}
 """
-    return f"""
-/* {kernel.describe()} */
-typedef struct {{
-    npy_intp shape[{ND}], st[{NI}][{ND}], est[{NI}][{ND}], ost[{ND}], xst[{NX}][{ND}];
-    char *base[{NI}], *outp, *xb[{NX}];
-}} {name}_ctx;
-
+        )
+    else:
+        runs = f"{name}_rows"
+        rows = f"""
 /* result elements [begin, end), in C order over the kept axes */
 static void {name}_rows(void *vc, npy_intp begin, npy_intp end)
 {{
@@ -159,95 +151,27 @@ static void {name}_rows(void *vc, npy_intp begin, npy_intp end)
 {_indent(_odometer(kept), 8)}
     }}
 }}
-{columns}
+"""
+    return f"""
+/* {kernel.describe()} */
+typedef struct {{
+    npy_intp shape[{ND}], st[{NI}][{ND}], est[{NI}][{ND}], ost[{ND}], xst[{NX}][{ND}];
+    char *base[{NI}], *outp, *xb[{NX}];
+}} {name}_ctx;
+{rows}
 static PyObject *{name}(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {{
-    PyArrayObject *op[{NI}] = {{NULL}};
-    PyArrayObject *out = NULL;
-    PyArrayObject *xo[{NX}] = {{NULL}};
+    static const int types[{NI}] = {{{in_types}}}, prologue[{NI}] = {{{in_prologue}}};
+    static const int epilogue[{NI}] = {{{in_epilogue}}}, reduced[{ND}] = {{{axes_c}}};
+    static const int x_types[{NX}] = {{{x_types}}};
+    static const gd_reduce_spec spec = {{
+        "{name}", {nd}, {n_in}, {len(exports)}, {int(red.keepdims)}, {out_typenum}, {empty},
+        types, prologue, epilogue, reduced, x_types}};
     {name}_ctx c;
-    npy_intp *shape = c.shape, *ost = c.ost;
-    npy_intp (*st)[{ND}] = c.st, (*est)[{ND}] = c.est, (*xst)[{ND}] = c.xst;
-    char **base = c.base;
-    static const int in_prologue[{NI}] = {{{in_prologue}}};
-    static const int types[{NI}] = {{{in_types}}};
-    npy_intp odims[{max(out_nd, 1)}];
-    static const int reduced[{ND}] = {{{axes_c}}};
-    npy_intp inner = 1, outer = 1;
-    int i, d, k;
+    const gd_reduce_view v = {{
+        &c, c.shape, &c.st[0][0], &c.est[0][0], c.ost, &c.xst[0][0], c.base, &c.outp, c.xb}};
     (void)self;
-    (void)est;
-    if (gd_take_inputs("{name}", args, nargs, {n_in}, types, op) < 0)
-        goto fail;
-    for (d = 0; d < {nd}; d++)
-        shape[d] = 1;
-    for (i = 0; i < {n_in}; i++) {{  /* broadcast: right-aligned, size 1 stretches */
-        int off = {nd} - PyArray_NDIM(op[i]);
-        if (!in_prologue[i]) continue;
-        if (off < 0) {{
-            PyErr_SetString(PyExc_ValueError, "{name}: an input has too many dimensions");
-            goto fail;
-        }}
-        for (d = 0; d < PyArray_NDIM(op[i]); d++) {{
-            npy_intp n = PyArray_DIM(op[i], d);
-            if (n != 1) {{
-                if (shape[off + d] == 1)
-                    shape[off + d] = n;
-                else if (shape[off + d] != n) {{
-                    PyErr_Format(PyExc_ValueError, "operands could not be broadcast together: "
-                                 "dimension %d is %zd in one input and %zd in another",
-                                 off + d, shape[off + d], n);
-                    goto fail;
-                }}
-            }}
-        }}
-    }}
-    for (i = 0; i < {n_in}; i++) {{
-        int off = {nd} - PyArray_NDIM(op[i]);
-        base[i] = PyArray_BYTES(op[i]);
-        if (!in_prologue[i]) continue;
-        for (d = 0; d < {nd}; d++)
-            st[i][d] = (d < off || PyArray_DIM(op[i], d - off) == 1)
-                           ? 0 : PyArray_STRIDE(op[i], d - off);
-    }}
-    for (d = 0, k = 0; d < {nd}; d++) {{
-        if (reduced[d]) inner *= shape[d]; else outer *= shape[d];
-        if (!reduced[d] || {int(red.keepdims)})
-            odims[k++] = reduced[d] ? 1 : shape[d];
-    }}
-{empty_check}
-{_epilogue_strides(late, nd, kept, red.keepdims)}
-{_allocate_exports(kernel)}
-    out = (PyArrayObject *)PyArray_EMPTY({out_nd}, odims, {out_typenum}, 0);
-    if (out == NULL) goto fail;
-    for (d = 0, k = 0; d < {nd}; d++) {{
-        ost[d] = 0;
-        if (!reduced[d] || {int(red.keepdims)}) {{
-            if (!reduced[d]) ost[d] = PyArray_STRIDE(out, k);
-            k++;
-        }}
-    }}
-    c.outp = PyArray_BYTES(out);
-    for (i = 0; i < {len(exports)}; i++)
-        c.xb[i] = PyArray_BYTES(xo[i]);
-    if (outer > 0) {{  /* rows of at least GD_GRAIN elements each per thread */
-        NPY_BEGIN_THREADS_DEF;
-        NPY_BEGIN_THREADS;
-        const npy_intp grain = inner > GD_GRAIN ? 1 : GD_GRAIN / (inner + 1) + 1;
-        {by_columns}
-        gd_run({name}_rows, &c, outer, grain);
-        NPY_END_THREADS;
-    }}
-    for (i = 0; i < {n_in}; i++)
-        Py_XDECREF(op[i]);
-{_return_outputs(len(exports))}
-fail:
-    for (i = 0; i < {n_in}; i++)
-        Py_XDECREF(op[i]);
-    Py_XDECREF(out);
-    for (i = 0; i < {NX}; i++)
-        Py_XDECREF(xo[i]);
-    return NULL;
+    return gd_reduce(&spec, args, nargs, v, {runs});
 }}
 """
 
@@ -397,65 +321,6 @@ def _simd_reduction(red, v):
         update + f" nan_seen |= ({v} != {v});",
         ["if (nan_seen) acc = NAN;"],
     )
-
-
-def _allocate_exports(kernel):
-    """C allocating the arrays a reduction kernel writes its exported prologue values
-    to, at the iteration shape, with ``xst[j][axis]`` their strides (0 where size 1)."""
-    lines = []
-    nd = kernel.reduce.ndim
-    for j, r in enumerate(kernel.full_outputs):
-        typenum = TYPENUM[kernel.value_dtype(r)]
-        lines += [
-            f"    xo[{j}] = (PyArrayObject *)PyArray_EMPTY({nd}, shape, {typenum}, 0);",
-            f"    if (xo[{j}] == NULL) goto fail;",
-            f"    for (d = 0; d < {nd}; d++)",
-            f"        xst[{j}][d] = shape[d] == 1 ? 0 : PyArray_STRIDE(xo[{j}], d);",
-        ]
-    return "\n".join(lines)
-
-
-def _return_outputs(n_exports):
-    """C returning the reduced array, or a tuple of it and the exported arrays."""
-    if not n_exports:
-        return "    return (PyObject *)out;"
-    items = ", ".join(["(PyObject *)out"] + [f"(PyObject *)xo[{j}]" for j in range(n_exports)])
-    return (
-        f"    {{\n        PyObject *result = PyTuple_Pack({n_exports + 1}, {items});\n"
-        "        Py_DECREF(out);\n"
-        f"        for (i = 0; i < {n_exports}; i++)\n"
-        "            Py_DECREF(xo[i]);\n"
-        "        return result;\n    }"
-    )
-
-
-def _epilogue_strides(late, nd, kept, keepdims):
-    """C filling est[i][axis] for the epilogue's inputs: strides over the output's
-    axes (right-aligned, size 1 broadcast); another size is a broadcast error."""
-    if not late:
-        return ""
-    out_axes = list(range(nd)) if keepdims else kept
-    lines = []
-    for i in late:
-        lines.append(f"    {{ int off = {len(out_axes)} - PyArray_NDIM(op[{i}]);")
-        lines.append(
-            "      if (off < 0) { PyErr_SetString(PyExc_ValueError, "
-            '"an epilogue input has too many dimensions"); goto fail; }'
-        )
-        for k, a in enumerate(out_axes):
-            lines.append(
-                f"      if ({k} < off || PyArray_DIM(op[{i}], {k} - off) == 1) est[{i}][{a}] = 0;"
-            )
-            lines.append(
-                f"      else if (PyArray_DIM(op[{i}], {k} - off) == odims[{k}]) "
-                f"est[{i}][{a}] = PyArray_STRIDE(op[{i}], {k} - off);"
-            )
-            lines.append(
-                '      else { PyErr_SetString(PyExc_ValueError, "operands could not be '
-                "broadcast together (a reduction's epilogue)\"); goto fail; }"
-            )
-        lines.append("    }")
-    return "\n".join(lines)
 
 
 def _loops(var, axes, indent):

@@ -11,6 +11,7 @@ import glob
 import json
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -615,7 +616,10 @@ def test_reductions_over_rows_read_the_matrix_row_by_row(dtype):
     ref = ga.function([m, r], outs + [t], mode="FAST_COMPILE")
     from graphad.backend.c.module import kernel_nodes, module_source
 
-    assert "_cols, &c, outer, grain)" in module_source(kernel_nodes(f.maker.fgraph))
+    assert re.search(
+        r"gd_reduce\(&spec, args, nargs, v, k\d+_cols\)",
+        module_source(kernel_nodes(f.maker.fgraph)),
+    )
     a = (RNG.normal(size=(300, 517)) * 3).astype(dtype)
     b = (RNG.normal(size=(1, 517)) * 3).astype(dtype)
     if dtype == "float64":
