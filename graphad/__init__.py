@@ -40,6 +40,7 @@ from .tensor.nnet import (
     log_softmax,
     softmax,
 )
+from .tensor.random import RandomStream
 from .tensor.reduce import (
     all,
     any,

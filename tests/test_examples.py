@@ -47,6 +47,22 @@ def test_mlp_digits_reaches_95_percent(tmp_path):
     assert "[grad]" in text and "W1" in text, text
 
 
+def test_mlp_digits_with_dropout_trains_reproducibly(tmp_path):
+    """Dropout masks come from a ga.RandomStream inside the compiled step: the same seed
+    gives the same losses in another process, another seed other losses."""
+    pytest.importorskip("sklearn", reason="the example needs scikit-learn: pip install .[examples]")
+    script = REPO / "examples" / "mlp_digits.py"
+
+    def losses(*args):
+        out = run_script(script, "--epochs", "10", "--dropout", "0.2", *args, cwd=tmp_path)
+        return re.findall(r"^epoch\s+\d+\s+loss\s+(\S+)$", out, re.M)
+
+    first = losses()
+    assert len(first) == 10 and float(first[-1]) < float(first[0])
+    assert losses() == first
+    assert losses("--seed", "1") != first
+
+
 def test_readme_tour_runs(tmp_path):
     """The README's API tour is code a user pastes; it must keep working."""
     readme = (REPO / "README.md").read_text()

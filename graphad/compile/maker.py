@@ -30,6 +30,7 @@ class FunctionMaker:
         inputs = _check_inputs(inputs)
         outputs = [_as_output(o, i) for i, o in enumerate(outputs)]
         updates = _check_updates(updates)
+        updates += _default_updates(outputs + [expr for _, expr in updates], updates)
         givens = _check_givens(givens)
         # only the update targets are kept: the maker must not hold the user's graph
         self.update_vars = [var for var, _ in updates]
@@ -171,6 +172,20 @@ def _check_updates(updates):
             )
         result.append((var, expr))
     return result
+
+
+def _default_updates(exprs, updates):
+    """The (shared variable, expression) pairs of the shared variables ``exprs`` read
+    that carry a ``default_update`` (a RandomStream's counter) and that ``updates``
+    does not already update: a function that draws advances its stream by itself."""
+    done = {var for var, _ in updates}
+    found = []
+    for var in ancestors(exprs):
+        update = getattr(var, "default_update", None)
+        if update is not None and getattr(var, "is_shared", False) and var not in done:
+            done.add(var)
+            found.append((var, update))
+    return found
 
 
 def _check_givens(givens):

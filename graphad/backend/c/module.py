@@ -33,6 +33,7 @@ _PRELUDE = """\
 #include "graphad_runtime.h"
 #include "graphad_pool.h"
 #include "graphad_kernel.h"
+#include "graphad_philox.h"
 """
 
 # read at import (sysconfig's first read is not thread-safe; two threads build modules)
