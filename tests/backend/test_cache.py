@@ -319,3 +319,24 @@ def test_cli_unknown_command_prints_usage_and_exits_2(tmp_path):
     )
     assert result.returncode == 2
     assert "usage: python -m graphad cache" in result.stderr and "invalid choice" in result.stderr
+
+
+def test_modules_built_against_other_headers_are_other_entries(tmp_path, monkeypatch):
+    """Generated sources #include kernels/*.h: a module's key covers the headers' text, so
+    an upgraded header never loads a module compiled against the old one."""
+    from graphad.backend.c import module
+
+    assert len(module.headers_digest()) == 64
+    monkeypatch.setattr(ga.config, "compiledir", str(tmp_path))
+    source = (
+        '#include <Python.h>\n#include "graphad_philox.h"\n'
+        'static struct PyModuleDef d = {PyModuleDef_HEAD_INIT, "hdr", NULL, -1, NULL};\n'
+        "PyMODINIT_FUNC PyInit_hdr(void) { return PyModule_Create(&d); }\n"
+    )
+    built = []
+    for digest in ("a" * 64, "b" * 64, "a" * 64):
+        monkeypatch.setattr(module, "headers_digest", lambda d=digest: d)
+        timings = {}
+        module.build_module(source, name="hdr", timings=timings)
+        built.append(timings["compiler"] > 0)
+    assert built == [True, True, False]  # the third finds the first's entry

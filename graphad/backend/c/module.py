@@ -10,6 +10,8 @@ backend of every node.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib.util
 import os
 import sysconfig
@@ -81,6 +83,21 @@ PyMODINIT_FUNC PyInit_{MODULE}(void)
     return "\n".join(parts)
 
 
+@functools.lru_cache(maxsize=None)
+def headers_digest() -> str:
+    """The sha256 of graphad's C headers (kernels/*.h): generated sources include them,
+    so a module built against other headers is another cache entry."""
+    from .. import kernels_dir
+
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(kernels_dir())):
+        if name.endswith(".h"):
+            digest.update(name.encode() + b"\0")
+            with open(os.path.join(kernels_dir(), name), "rb") as fh:
+                digest.update(fh.read())
+    return digest.hexdigest()
+
+
 def build_module(
     source: str,
     include_dirs=(),
@@ -115,6 +132,7 @@ def build_module(
         cpu=cpu_identity(),
         include_dirs=list(include_dirs),
         link_args=list(link_args),
+        headers=headers_digest(),
     )
 
     timings = {} if timings is None else timings
