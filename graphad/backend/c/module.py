@@ -83,7 +83,7 @@ PyMODINIT_FUNC PyInit_{MODULE}(void)
     return "\n".join(parts)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def headers_digest() -> str:
     """The sha256 of graphad's C headers (kernels/*.h): generated sources include them,
     so a module built against other headers is another cache entry."""
