@@ -630,3 +630,23 @@ def test_reductions_over_rows_read_the_matrix_row_by_row(dtype):
                 np.testing.assert_array_equal(got, want)
             else:
                 np.testing.assert_allclose(got, want, rtol=1e-4 if dtype == "float32" else 1e-12)
+
+
+def test_equal_kernels_share_one_compiled_function():
+    """Unrolled layers give the same kernel again and again: the module holds it once."""
+    from graphad.backend.c.module import kernel_names, kernel_nodes, module_source
+
+    x = ga.matrix("x")
+    w = ga.shared(np.full((4, 4), 0.3), name="w")
+    h = x
+    for _ in range(6):
+        h = ga.tanh(h @ w) * 0.9 + 0.1
+    f = ga.function([x], h.sum())
+    nodes = kernel_nodes(f.maker.fgraph)
+    names = kernel_names(nodes)
+    assert len(nodes) == 6 and len(set(names.values())) == 2  # 5 layers alike, the last sums
+    source = module_source(nodes)
+    assert source.count("METH_FASTCALL") == len(set(names.values()))
+    ref = ga.function([x], h.sum(), mode="FAST_COMPILE")
+    v = np.arange(8.0).reshape(2, 4) / 8
+    np.testing.assert_allclose(f(v), ref(v), rtol=1e-12)

@@ -49,19 +49,30 @@ def kernel_nodes(fgraph):
     return [n for n in fgraph.toposort() if getattr(n.op, "kernel", None) is not None]
 
 
+def kernel_names(nodes) -> dict:
+    """{node: its function's name in the module}: ``k0``, ``k1``... one per distinct
+    kernel, so nodes computing the same kernel (the K unrolled steps of an optimizer)
+    share one compiled function."""
+    index: dict = {}
+    return {node: f"k{index.setdefault(node.op.kernel, len(index))}" for node in nodes}
+
+
 def module_source(nodes, renderer=None) -> str:
-    """The C source of the module holding one function per kernel node (``k0``,
-    ``k1``...). Each function takes the node's input arrays and returns its output
-    array (or a tuple of them)."""
+    """The C source of the module holding one function per distinct kernel of ``nodes``
+    (named as ``kernel_names`` says). Each function takes a node's input arrays and
+    returns its output array (or a tuple of them)."""
     from .compiler import vector_math
 
     renderer = renderer or CRenderer()
     parts = [_PRELUDE, vector_math()[0]]
-    for i, node in enumerate(nodes):
-        parts.append(renderer.function(f"k{i}", node.op.kernel))
+    kernels = {}
+    for node, name in kernel_names(nodes).items():
+        kernels.setdefault(name, node.op.kernel)
+    for name, kernel in kernels.items():
+        parts.append(renderer.function(name, kernel))
     table = "\n".join(
-        f'    {{"k{i}", (PyCFunction)(void (*)(void))k{i}, METH_FASTCALL, NULL}},'
-        for i in range(len(nodes))
+        f'    {{"{name}", (PyCFunction)(void (*)(void)){name}, METH_FASTCALL, NULL}},'
+        for name in kernels
     )
     parts.append(
         f"""
@@ -254,7 +265,7 @@ def thunk_maker(fgraph, timings=None):
             source = module_source(nodes)
             timings["codegen"] = time.perf_counter() - start
             module = build_module(source, before_load=pool and wait, timings=timings)
-            functions = {node: getattr(module, f"k{i}") for i, node in enumerate(nodes)}
+            functions = {node: getattr(module, name) for node, name in kernel_names(nodes).items()}
         if pool is not None:
             wait()
     for node in fgraph.apply_nodes:
