@@ -82,12 +82,25 @@ def zero_grad(x):
 
 
 def disconnected_grad(x):
-    """``x`` in the forward pass; no gradient flows through it (stop-gradient)."""
+    """``x`` in the forward pass; no gradient flows through it (stop-gradient).
+
+    >>> import graphad as ga
+    >>> x = ga.scalar("x")
+    >>> float(ga.grad(ga.disconnected_grad(x) * x, x).eval({x: 3.0}))
+    3.0
+    """
     return DisconnectedGrad()(x)
 
 
 def grad_clip(x, lower_bound, upper_bound):
-    """``x`` in the forward pass; the gradient through it is clipped elementwise."""
+    """``x`` in the forward pass; the gradient through it is clipped elementwise.
+
+    >>> import graphad as ga
+    >>> x = ga.scalar("x")
+    >>> y = ga.grad_clip(x, -1.0, 1.0) * 5.0
+    >>> float(y.eval({x: 3.0})), float(ga.grad(y, x).eval({x: 3.0}))
+    (15.0, 1.0)
+    """
     return GradClip(lower_bound, upper_bound)(x)
 
 

@@ -48,7 +48,16 @@ def function(
 
 
 class Function:
-    """A compiled function. Call it with arrays; ``f.maker.fgraph`` is its graph."""
+    """A compiled function. Call it with arrays; ``f.maker.fgraph`` is its graph.
+
+    >>> import graphad as ga
+    >>> x = ga.vector("x")
+    >>> f = ga.function([x], x * 2, name="double")
+    >>> isinstance(f, ga.Function), f
+    (True, <graphad Function double (1 inputs)>)
+    >>> f([1.0, 2.5]).tolist(), f(x=[3.0]).tolist()
+    ([2.0, 5.0], [6.0])
+    """
 
     def __init__(self, maker, single, name, allow_input_downcast, profile, shared=None):
         self.maker = maker

@@ -96,6 +96,13 @@ def to_networkx(obj):
     it came from). For a compiled Function, an Apply's ``runs`` says how it runs ("C
     kernel", "BLAS" or "NumPy"). Edges carry ``position`` (the input's or output's
     index).
+
+    >>> import graphad as ga
+    >>> g = ga.printing.to_networkx(ga.exp(ga.vector("x")) + 1)
+    >>> g.number_of_nodes(), g.number_of_edges()
+    (6, 5)
+    >>> [d["op"] for _, d in g.nodes(data=True) if d["kind"] == "apply"]
+    ['Elemwise{exp}', 'Elemwise{add}']
     """
     nx = _networkx()
     parts = GraphParts(obj, "to_networkx")
@@ -179,7 +186,14 @@ def _networkx():
 
 def to_json(obj) -> str:
     """The graph of ``obj`` as JSON text: networkx's node-link data of ``to_networkx``
-    (``nodes`` with their attributes, ``edges`` with source, target and position)."""
+    (``nodes`` with their attributes, ``edges`` with source, target and position).
+
+    >>> import json
+    >>> import graphad as ga
+    >>> data = json.loads(ga.printing.to_json(ga.exp(ga.vector("x"))))
+    >>> [n["label"] for n in data["nodes"]], len(data["edges"])
+    (['x', 'Elemwise{exp}', '%0'], 2)
+    """
     from networkx.readwrite import json_graph
 
     data = json_graph.node_link_data(to_networkx(obj), edges="edges")
@@ -211,6 +225,11 @@ def to_dot(obj, name="graphad") -> str:
     cylinders, outputs and updates doubly outlined, constants plain text. Nodes made
     by differentiation are red-outlined with ``grad`` in their label; a fused kernel
     is orange with the ops it contains listed under its name.
+
+    >>> import graphad as ga
+    >>> text = ga.printing.to_dot(ga.exp(ga.vector("x")), name="g")
+    >>> text.splitlines()[0], "v0 -> n0;" in text
+    ('digraph "g" {', True)
     """
     graph = to_networkx(obj)
     lines = [

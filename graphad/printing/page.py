@@ -51,7 +51,13 @@ def page_data(obj) -> dict:
 
 
 def to_html(obj, title="graph") -> str:
-    """The page for the graph of ``obj`` (what ``to_networkx`` accepts)."""
+    """The page for the graph of ``obj`` (what ``to_networkx`` accepts).
+
+    >>> import graphad as ga
+    >>> page = ga.printing.to_html(ga.exp(ga.vector("x")), title="exp")
+    >>> page.startswith("<!doctype html>"), "Elemwise{exp}" in page
+    (True, True)
+    """
     template = resources.files(__package__).joinpath("viewer.html").read_text("utf-8")
     data = json.dumps(page_data(obj), separators=(",", ":"))
     data = data.replace("<", "\\u003c")  # no markup inside the <script> element

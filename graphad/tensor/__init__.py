@@ -3,6 +3,11 @@
 ``ga.tensor`` is both this subpackage and the constructor of tensor inputs:
 ``ga.tensor("x", "float32", shape=(None, 3))`` calls ``variable.tensor``, while
 ``import graphad.tensor.math`` keeps working.
+
+>>> import graphad as ga
+>>> x = ga.tensor("x", "float32", shape=(None, 3))
+>>> x.type, ga.tensor.math.exp is ga.exp
+(TensorType(float32, (None, 3)), True)
 """
 
 import sys

@@ -96,5 +96,12 @@ class Eye(Op):
 
 
 def eye(n, m=None, k=0, dtype=None):
-    """An ``n`` by ``m`` (default ``n``) array with ones on diagonal ``k``."""
+    """An ``n`` by ``m`` (default ``n``) array with ones on diagonal ``k``.
+
+    >>> import graphad as ga
+    >>> ga.eye(2).eval().tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    >>> ga.eye(2, 3, k=1, dtype="int64").eval().tolist()
+    [[0, 1, 0], [0, 0, 1]]
+    """
     return Eye(check_dtype(dtype))(n, n if m is None else m, k)

@@ -456,12 +456,24 @@ def set_subtensor(target, y):
 
 
 def inc_subtensor(target, y):
-    """A copy of ``x`` with ``x[index] += y`` (repeated indices accumulate)."""
+    """A copy of ``x`` with ``x[index] += y`` (repeated indices accumulate).
+
+    >>> import graphad as ga
+    >>> x = ga.vector("x")
+    >>> ga.inc_subtensor(x[[0, 2, 0]], 1.0).eval({x: [0.0, 0.0, 0.0]}).tolist()
+    [2.0, 0.0, 1.0]
+    """
     return _write("inc", target, y)
 
 
 def take(a, indices, axis=None):
-    """``np.take``: elements of ``a`` at ``indices`` along ``axis`` (flattened if None)."""
+    """``np.take``: elements of ``a`` at ``indices`` along ``axis`` (flattened if None).
+
+    >>> import graphad as ga
+    >>> a = ga.constant([[1, 2], [3, 4]])
+    >>> ga.take(a, [1, 0], axis=1).eval().tolist(), ga.take(a, [3, 0]).eval().tolist()
+    ([[2, 1], [4, 3]], [4, 1])
+    """
     from .shape import flatten
 
     a = as_tensor_variable(a)

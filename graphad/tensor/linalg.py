@@ -240,7 +240,15 @@ def matmul(a, b):
 
 def dot(a, b):
     """``np.dot``: matmul for 1-d/2-d operands, scaling for scalars, and for N-d the
-    sum over the last axis of ``a`` and the second-to-last of ``b``."""
+    sum over the last axis of ``a`` and the second-to-last of ``b``.
+
+    >>> import graphad as ga
+    >>> a = ga.constant([[1.0, 2.0], [3.0, 4.0]])
+    >>> ga.dot(a, ga.constant([1.0, 1.0])).eval().tolist()
+    [3.0, 7.0]
+    >>> ga.dot(2.0, ga.constant([1.0, 2.0])).eval().tolist()
+    [2.0, 4.0]
+    """
     a, b = as_tensor_variable(a), as_tensor_variable(b)
     if a.ndim == 0 or b.ndim == 0:
         return a * b
@@ -250,7 +258,12 @@ def dot(a, b):
 
 
 def outer(a, b):
-    """Outer product of two vectors (inputs are flattened, as in ``np.outer``)."""
+    """Outer product of two vectors (inputs are flattened, as in ``np.outer``).
+
+    >>> import graphad as ga
+    >>> ga.outer(ga.constant([1, 2]), ga.constant([3, 4, 5])).eval().tolist()
+    [[3, 4, 5], [6, 8, 10]]
+    """
     from .shape import flatten
 
     a, b = flatten(as_tensor_variable(a)), flatten(as_tensor_variable(b))
@@ -258,7 +271,15 @@ def outer(a, b):
 
 
 def tensordot(a, b, axes=2):
-    """``np.tensordot``: sum products over ``axes`` (an int or two lists of axes)."""
+    """``np.tensordot``: sum products over ``axes`` (an int or two lists of axes).
+
+    >>> import graphad as ga
+    >>> a = ga.arange(24).reshape((2, 3, 4))
+    >>> ga.tensordot(a, ga.ones((3, 4)), axes=2).eval().tolist()
+    [66.0, 210.0]
+    >>> ga.tensordot(a, ga.ones(2), axes=([0], [0])).eval().shape
+    (3, 4)
+    """
     from .shape import reshape, shape_tuple, transpose
 
     a, b = as_tensor_variable(a), as_tensor_variable(b)

@@ -25,7 +25,7 @@ def _elemwise(scalar_op, public_name, doc):
 
 
 _TABLE = [
-    # name, scalar op, docstring example
+    # name, scalar op, what it computes (the docstring's first line)
     ("add", so.Add(), "x + y"),
     ("sub", so.Sub(), "x - y"),
     ("mul", so.Mul(), "x * y"),
@@ -33,8 +33,8 @@ _TABLE = [
     ("floor_divide", so.FloorDivide(), "x // y (integer division by zero gives 0)"),
     ("mod", so.Mod(), "x % y with the sign of y (modulo by zero gives 0)"),
     ("pow", so.Pow(), "x ** y"),
-    ("maximum", so.Maximum(), "elementwise max (NaN propagates)"),
-    ("minimum", so.Minimum(), "elementwise min (NaN propagates)"),
+    ("maximum", so.Maximum(), "max of the two (NaN propagates)"),
+    ("minimum", so.Minimum(), "min of the two (NaN propagates)"),
     ("arctan2", so.Arctan2(), "arctan(y / x) in the right quadrant"),
     ("neg", so.Neg(), "-x"),
     ("abs", so.Abs(), "|x|; abs'(0) = 0"),
@@ -86,8 +86,119 @@ _TABLE = [
     ("invert", so.Invert(), "~x (bitwise not; logical not for bools)"),
 ]
 
+_NAN, _INF = float("nan"), float("inf")
+
+# name: (the operands, the result printed): each docstring's example, which the doctests
+# run; floats print rounded to 4 decimals
+_EXAMPLES = {
+    "add": (([1.0, 2.0], [3.0, 4.0]), [4.0, 6.0]),
+    "sub": (([5.0, 2.0], [3.0, 4.0]), [2.0, -2.0]),
+    "mul": (([2.0, 3.0], [4.0, 5.0]), [8.0, 15.0]),
+    "true_divide": (([1, 7], [2, 2]), [0.5, 3.5]),
+    "floor_divide": (([7, -7, 3], [2, 2, 0]), [3, -4, 0]),
+    "mod": (([7, -7, 7, 3], [3, 3, -3, 0]), [1, 2, -2, 0]),
+    "pow": (([2.0, 3.0], [3.0, 0.5]), [8.0, 1.7321]),
+    "maximum": (([1.0, 5.0, _NAN], [3.0, 2.0, 0.0]), [3.0, 5.0, _NAN]),
+    "minimum": (([1.0, 5.0, _NAN], [3.0, 2.0, 0.0]), [1.0, 2.0, _NAN]),
+    "arctan2": (([1.0, 1.0, -1.0], [1.0, -1.0, -1.0]), [0.7854, 2.3562, -2.3562]),
+    "neg": (([1.0, -2.0],), [-1.0, 2.0]),
+    "abs": (([-1.5, 2.0],), [1.5, 2.0]),
+    "sign": (([-3.0, 0.0, 2.0],), [-1.0, 0.0, 1.0]),
+    "sqr": (([-3.0, 0.5],), [9.0, 0.25]),
+    "sqrt": (([4.0, 2.0],), [2.0, 1.4142]),
+    "exp": (([0.0, 1.0],), [1.0, 2.7183]),
+    "exp2": (([3.0, -1.0],), [8.0, 0.5]),
+    "expm1": (([0.0, 1.0],), [0.0, 1.7183]),
+    "log": (([1.0, 10.0],), [0.0, 2.3026]),
+    "log2": (([1.0, 8.0],), [0.0, 3.0]),
+    "log10": (([1.0, 1000.0],), [0.0, 3.0]),
+    "log1p": (([0.0, 1.0],), [0.0, 0.6931]),
+    "sin": (([0.0, 1.0],), [0.0, 0.8415]),
+    "cos": (([0.0, 1.0],), [1.0, 0.5403]),
+    "tan": (([0.0, 1.0],), [0.0, 1.5574]),
+    "arcsin": (([0.0, 1.0],), [0.0, 1.5708]),
+    "arccos": (([1.0, 0.0],), [0.0, 1.5708]),
+    "arctan": (([0.0, 1.0],), [0.0, 0.7854]),
+    "sinh": (([0.0, 1.0],), [0.0, 1.1752]),
+    "cosh": (([0.0, 1.0],), [1.0, 1.5431]),
+    "tanh": (([0.0, 1.0],), [0.0, 0.7616]),
+    "arcsinh": (([0.0, 1.0],), [0.0, 0.8814]),
+    "arccosh": (([1.0, 2.0],), [0.0, 1.317]),
+    "arctanh": (([0.0, 0.5],), [0.0, 0.5493]),
+    "sigmoid": (([0.0, 2.0, -1000.0],), [0.5, 0.8808, 0.0]),
+    "softplus": (([0.0, 1.0, 1000.0],), [0.6931, 1.3133, 1000.0]),
+    "relu": (([-1.0, 0.0, 2.0],), [0.0, 0.0, 2.0]),
+    "erf": (([0.0, 1.0],), [0.0, 0.8427]),
+    "erfc": (([0.0, 1.0],), [1.0, 0.1573]),
+    "floor": (([-1.5, 1.5],), [-2.0, 1.0]),
+    "ceil": (([-1.5, 1.5],), [-1.0, 2.0]),
+    "round": (([0.5, 1.5, 2.5],), [0.0, 2.0, 2.0]),
+    "eq": (([1.0, 2.0], [1.0, 3.0]), [True, False]),
+    "neq": (([1.0, 2.0], [1.0, 3.0]), [False, True]),
+    "lt": (([1.0, 2.0, 3.0], [2.0, 2.0, 2.0]), [True, False, False]),
+    "le": (([1.0, 2.0, 3.0], [2.0, 2.0, 2.0]), [True, True, False]),
+    "gt": (([1.0, 2.0, 3.0], [2.0, 2.0, 2.0]), [False, False, True]),
+    "ge": (([1.0, 2.0, 3.0], [2.0, 2.0, 2.0]), [False, True, True]),
+    "logical_and": (([True, True, False], [True, False, False]), [True, False, False]),
+    "logical_or": (([True, True, False], [True, False, False]), [True, True, False]),
+    "logical_xor": (([True, True, False], [True, False, False]), [False, True, False]),
+    "logical_not": (([True, False],), [False, True]),
+    "isnan": (([1.0, _NAN, _INF],), [False, True, False]),
+    "isinf": (([1.0, _NAN, -_INF],), [False, False, True]),
+    "bitwise_and": (([12, 10], [10, 6]), [8, 2]),
+    "bitwise_or": (([12, 10], [10, 6]), [14, 14]),
+    "bitwise_xor": (([12, 10], [10, 6]), [6, 12]),
+    "invert": (([0, 5],), [-1, -6]),
+}
+
+# the operands' names where x and y would not match the first line (arctan2(y, x))
+_ARG_NAMES = {"arctan2": ("y", "x")}
+# another public name of the same function
+_ALIASES = {"sqr": "square", "true_divide": "true_div"}
+
+
+def _literal(value) -> str:
+    """Python source for a list of numbers (NaN and Inf as float("nan"), ...)."""
+    if isinstance(value, list):
+        return "[" + ", ".join(_literal(v) for v in value) + "]"
+    # (not abs(): this module's abs is ga.abs)
+    if isinstance(value, float) and (value != value or value in (_INF, -_INF)):
+        return f'float("{value}")'
+    return repr(value)
+
+
+def _dtype_arg(values) -> str:
+    """The dtype argument of ``ga.vector`` for the operand ``values`` (floatX for floats)."""
+    if all(isinstance(v, bool) for v in values):
+        return ', "bool"'
+    if all(isinstance(v, int) for v in values):
+        return ', "int64"'
+    return ""
+
+
+def _docstring(name, doc) -> str:
+    """``Elementwise <doc>.`` and a doctest evaluating ``ga.<name>`` on ``_EXAMPLES[name]``."""
+    text = f"Elementwise {doc}."
+    if name in _ALIASES:
+        text += f" ``ga.{_ALIASES[name]}`` is the same function."
+    if name not in _EXAMPLES:
+        return text
+    args, result = _EXAMPLES[name]
+    names = _ARG_NAMES.get(name, ("x", "y"))[: len(args)]
+    declare = ", ".join(f'ga.vector("{n}"{_dtype_arg(v)})' for n, v in zip(names, args))
+    givens = ", ".join(f"{n}: {_literal(v)}" for n, v in zip(names, args))
+    show = ".round(4).tolist()" if any(isinstance(r, float) for r in result) else ".tolist()"
+    return (
+        f"{text}\n\n"
+        ">>> import graphad as ga\n"
+        f">>> {', '.join(names)} = {declare}\n"
+        f">>> ga.{name}({', '.join(names)}).eval({{{givens}}}){show}\n"
+        f"{result!r}\n"
+    )
+
+
 for _name, _op, _doc in _TABLE:
-    globals()[_name] = _elemwise(_op, _name, f"Elementwise {_doc}.")
+    globals()[_name] = _elemwise(_op, _name, _docstring(_name, _doc))
 del _name, _op, _doc
 
 square = sqr  # noqa: F821  (defined by the table above)

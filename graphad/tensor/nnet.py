@@ -116,7 +116,15 @@ def softmax(x, axis=-1):
 
 
 def log_softmax(x, axis=-1):
-    """``log(softmax(x))`` along ``axis``, finite for any finite logits."""
+    """``log(softmax(x))`` along ``axis``, finite for any finite logits.
+
+    >>> import graphad as ga
+    >>> x = ga.vector("x")
+    >>> ga.log_softmax(x).eval({x: [0.0, 0.0]}).round(4).tolist()
+    [-0.6931, -0.6931]
+    >>> ga.log_softmax(x).eval({x: [0.0, 1000.0]}).tolist()
+    [-1000.0, 0.0]
+    """
     x = as_tensor_variable(x)
     return LogSoftmax(normalize_axes(axis, max(x.ndim, 1), "log_softmax: axis")[0])(x)
 
@@ -152,7 +160,13 @@ def categorical_crossentropy(probs, targets):
 
 
 def binary_crossentropy(probs, targets):
-    """Elementwise ``-(t log p + (1 - t) log(1 - p))``."""
+    """Elementwise ``-(t log p + (1 - t) log(1 - p))``.
+
+    >>> import graphad as ga
+    >>> p, t = ga.vector("p"), ga.vector("t")
+    >>> ga.binary_crossentropy(p, t).eval({p: [0.5, 0.9], t: [1.0, 0.0]}).round(4).tolist()
+    [0.6931, 2.3026]
+    """
     from .math import log
 
     probs, targets = as_tensor_variable(probs), as_tensor_variable(targets)

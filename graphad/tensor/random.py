@@ -180,6 +180,16 @@ class RandomStream:
     compiled function that uses any of them advances the stream. ``seed(s)`` restarts
     it. ``size`` is a tuple of ints or integer scalars, or a shape vector such as
     ``x.shape``.
+
+    >>> import graphad as ga
+    >>> rng = ga.RandomStream(seed=42)
+    >>> f = ga.function([], rng.uniform((3,)))
+    >>> a, b = f(), f()
+    >>> a.shape, bool((a != b).all()), bool(((0 <= a) & (a < 1)).all())
+    ((3,), True, True)
+    >>> rng.seed(42)
+    >>> bool((f() == a).all())
+    True
     """
 
     def __init__(self, seed=0):

@@ -189,27 +189,60 @@ def sum(x, axis=None, keepdims=False, dtype=None):
 
 
 def prod(x, axis=None, keepdims=False, dtype=None):
-    """Product over ``axis``; its gradient is exact when entries are zero."""
+    """Product over ``axis``; its gradient is exact when entries are zero.
+
+    >>> import graphad as ga
+    >>> x = ga.vector("x")
+    >>> float(ga.prod(x).eval({x: [2.0, 3.0, 4.0]}))
+    24.0
+    >>> ga.grad(ga.prod(x), x).eval({x: [2.0, 0.0, 4.0]}).tolist()
+    [0.0, 8.0, 0.0]
+    """
     return _reduce("prod", x, axis, keepdims, dtype)
 
 
 def max(x, axis=None, keepdims=False):
-    """Maximum over ``axis`` (NaN propagates); the gradient goes to the maximal entries."""
+    """Maximum over ``axis`` (NaN propagates); the gradient goes to the maximal entries.
+
+    >>> import graphad as ga
+    >>> m = ga.matrix("m")
+    >>> ga.max(m, axis=0).eval({m: [[1.0, 5.0], [3.0, 2.0]]}).tolist()
+    [3.0, 5.0]
+    >>> x = ga.vector("x")
+    >>> ga.grad(ga.max(x), x).eval({x: [1.0, 3.0, 2.0]}).tolist()
+    [0.0, 1.0, 0.0]
+    """
     return _reduce("max", x, axis, keepdims)
 
 
 def min(x, axis=None, keepdims=False):
-    """Minimum over ``axis`` (NaN propagates)."""
+    """Minimum over ``axis`` (NaN propagates).
+
+    >>> import graphad as ga
+    >>> m = ga.matrix("m")
+    >>> ga.min(m, axis=1).eval({m: [[1.0, 5.0], [3.0, 2.0]]}).tolist()
+    [1.0, 2.0]
+    """
     return _reduce("min", x, axis, keepdims)
 
 
 def all(x, axis=None, keepdims=False):
-    """True where every entry along ``axis`` is nonzero."""
+    """True where every entry along ``axis`` is nonzero.
+
+    >>> import graphad as ga
+    >>> ga.all(ga.constant([[1, 0], [2, 3]]), axis=1).eval().tolist()
+    [False, True]
+    """
     return _reduce("all", x, axis, keepdims)
 
 
 def any(x, axis=None, keepdims=False):
-    """True where some entry along ``axis`` is nonzero."""
+    """True where some entry along ``axis`` is nonzero.
+
+    >>> import graphad as ga
+    >>> ga.any(ga.constant([[0, 0], [0, 3]]), axis=1).eval().tolist()
+    [False, True]
+    """
     return _reduce("any", x, axis, keepdims)
 
 
@@ -260,12 +293,24 @@ def _arg(kind, x, axis, keepdims):
 
 
 def argmax(x, axis=None, keepdims=False):
-    """Index of the maximum along ``axis`` (the first one on ties), int64."""
+    """Index of the maximum along ``axis`` (the first one on ties), int64.
+
+    >>> import graphad as ga
+    >>> m = ga.constant([[1, 7, 7], [9, 0, 2]])
+    >>> ga.argmax(m, axis=1).eval().tolist(), int(ga.argmax(m).eval())
+    ([1, 0], 3)
+    """
     return _arg("argmax", x, axis, keepdims)
 
 
 def argmin(x, axis=None, keepdims=False):
-    """Index of the minimum along ``axis`` (the first one on ties), int64."""
+    """Index of the minimum along ``axis`` (the first one on ties), int64.
+
+    >>> import graphad as ga
+    >>> m = ga.constant([[4, 1, 1], [0, 5, 0]])
+    >>> ga.argmin(m, axis=1).eval().tolist(), int(ga.argmin(m).eval())
+    ([1, 0], 3)
+    """
     return _arg("argmin", x, axis, keepdims)
 
 
@@ -298,7 +343,13 @@ def mean(x, axis=None, keepdims=False):
 
 
 def var(x, axis=None, keepdims=False, ddof=0):
-    """Variance with ``ddof`` delta degrees of freedom (0 by default, as in NumPy)."""
+    """Variance with ``ddof`` delta degrees of freedom (0 by default, as in NumPy).
+
+    >>> import graphad as ga
+    >>> x = ga.constant([1.0, 2.0, 3.0, 4.0])
+    >>> float(ga.var(x).eval()), round(float(ga.var(x, ddof=1).eval()), 4)
+    (1.25, 1.6667)
+    """
     from .math import cast, sqr
 
     x = as_tensor_variable(x)
@@ -312,7 +363,13 @@ def var(x, axis=None, keepdims=False, ddof=0):
 
 
 def std(x, axis=None, keepdims=False, ddof=0):
-    """Standard deviation, ``sqrt(var(x, ddof=ddof))``."""
+    """Standard deviation, ``sqrt(var(x, ddof=ddof))``.
+
+    >>> import graphad as ga
+    >>> m = ga.matrix("m")
+    >>> ga.std(m, axis=1).eval({m: [[1.0, 3.0], [2.0, 2.0]]}).tolist()
+    [1.0, 0.0]
+    """
     from .math import sqrt
 
     return sqrt(var(x, axis, keepdims, ddof))

@@ -261,7 +261,14 @@ def dimshuffle(x, pattern):
 
 
 def transpose(x, axes=None):
-    """Permute axes (reverse them by default), as ``np.transpose``."""
+    """Permute axes (reverse them by default), as ``np.transpose``.
+
+    >>> import graphad as ga
+    >>> ga.transpose(ga.constant([[1, 2, 3], [4, 5, 6]])).eval().tolist()
+    [[1, 4], [2, 5], [3, 6]]
+    >>> ga.transpose(ga.tensor3("t", shape=(2, 3, 4)), (1, 0, 2)).type
+    TensorType(float64, (3, 2, 4))
+    """
     x = as_tensor_variable(x)
     if axes is None:
         axes = tuple(reversed(range(x.ndim)))
@@ -280,7 +287,14 @@ def _normalize_axis(axis, ndim, what):
 
 
 def expand_dims(x, axis):
-    """Insert size-1 axes at ``axis`` (an int or tuple), as ``np.expand_dims``."""
+    """Insert size-1 axes at ``axis`` (an int or tuple), as ``np.expand_dims``.
+
+    >>> import graphad as ga
+    >>> ga.expand_dims(ga.constant([1, 2]), 0).eval().tolist()
+    [[1, 2]]
+    >>> ga.expand_dims(ga.vector("x"), (0, 2)).type
+    TensorType(float64, (1, None, 1))
+    """
     x = as_tensor_variable(x)
     axes = (axis,) if isinstance(axis, (numbers.Integral, np.integer)) else tuple(axis)
     out_ndim = x.ndim + len(axes)
@@ -292,7 +306,15 @@ def expand_dims(x, axis):
 
 
 def squeeze(x, axis=None):
-    """Drop size-1 axes (those statically 1, or ``axis``, checked at run time)."""
+    """Drop size-1 axes (those statically 1, or ``axis``, checked at run time).
+
+    >>> import graphad as ga
+    >>> ga.squeeze(ga.constant([[1], [2]])).eval().tolist()
+    [1, 2]
+    >>> m = ga.matrix("m")
+    >>> ga.squeeze(m, axis=1).eval({m: [[1.0], [2.0]]}).tolist()
+    [1.0, 2.0]
+    """
     x = as_tensor_variable(x)
     if axis is None:
         drop = {i for i, s in enumerate(x.type.shape) if s == 1}
@@ -389,7 +411,15 @@ def reshape(x, newshape, ndim=None):
 
 
 def flatten(x, ndim=1):
-    """Collapse the trailing axes so the result has ``ndim`` dimensions."""
+    """Collapse the trailing axes so the result has ``ndim`` dimensions.
+
+    >>> import graphad as ga
+    >>> t = ga.arange(8).reshape((2, 2, 2))
+    >>> ga.flatten(t).eval().tolist()
+    [0, 1, 2, 3, 4, 5, 6, 7]
+    >>> ga.flatten(t, ndim=2).eval().tolist()
+    [[0, 1, 2, 3], [4, 5, 6, 7]]
+    """
     x = as_tensor_variable(x)
     if not 1 <= ndim <= max(x.ndim, 1):
         raise GraphadValueError(f"flatten: ndim={ndim} must be between 1 and {x.ndim}")
@@ -453,14 +483,29 @@ class Alloc(Op):
 
 
 def alloc(value, *shp):
-    """``value`` broadcast into a new array of shape ``shp``; dtype is ``value``'s."""
+    """``value`` broadcast into a new array of shape ``shp``; dtype is ``value``'s.
+
+    >>> import graphad as ga
+    >>> ga.alloc(ga.constant([1.0, 2.0]), 2, 2).eval().tolist()
+    [[1.0, 2.0], [1.0, 2.0]]
+    >>> n = ga.scalar("n", "int64")
+    >>> ga.alloc(0.5, n).eval({n: 3}).tolist()
+    [0.5, 0.5, 0.5]
+    """
     if len(shp) == 1 and isinstance(shp[0], (tuple, list)):
         shp = tuple(shp[0])
     return Alloc()(value, *shp)
 
 
 def full(shape, fill_value, dtype=None):
-    """A new array of ``shape`` filled with ``fill_value`` (NumPy's dtype for it)."""
+    """A new array of ``shape`` filled with ``fill_value`` (NumPy's dtype for it).
+
+    >>> import graphad as ga
+    >>> ga.full((2, 2), 7).eval().tolist()
+    [[7, 7], [7, 7]]
+    >>> ga.full(3, 0.5, dtype="float32").dtype
+    'float32'
+    """
     value = as_tensor_variable(fill_value)
     if dtype is not None and getattr(value, "weak", None) is not None:
         value = constant(value.weak, dtype=dtype)  # np.full((2,), 300, "uint8") overflows
@@ -483,23 +528,51 @@ def _dims_of(shape):
 
 
 def zeros(shape, dtype=None):
-    """A new array of zeros (dtype: floatX unless given)."""
+    """A new array of zeros (dtype: floatX unless given).
+
+    >>> import graphad as ga
+    >>> ga.zeros((2, 3)).eval().tolist()
+    [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
+    >>> x = ga.vector("x")
+    >>> ga.zeros(x.shape, dtype="int32").eval({x: [5.0, 6.0]}).tolist()
+    [0, 0]
+    """
     return Alloc()(constant(0, dtype=check_dtype(dtype)), *_dims_of(shape))
 
 
 def ones(shape, dtype=None):
-    """A new array of ones (dtype: floatX unless given)."""
+    """A new array of ones (dtype: floatX unless given).
+
+    >>> import graphad as ga
+    >>> ga.ones(3).eval().tolist()
+    [1.0, 1.0, 1.0]
+    >>> ga.ones((2, 1), dtype="int64").eval().tolist()
+    [[1], [1]]
+    """
     return Alloc()(constant(1, dtype=check_dtype(dtype)), *_dims_of(shape))
 
 
 def zeros_like(x, dtype=None):
-    """Zeros of ``x``'s shape and dtype (or ``dtype``)."""
+    """Zeros of ``x``'s shape and dtype (or ``dtype``).
+
+    >>> import graphad as ga
+    >>> x = ga.vector("x", "int32")
+    >>> z = ga.zeros_like(x)
+    >>> z.dtype, z.eval({x: [5, 6, 7]}).tolist()
+    ('int32', [0, 0, 0])
+    """
     x = as_tensor_variable(x)
     return Alloc()(constant(0, dtype=dtype or x.dtype), *shape_tuple(x))
 
 
 def ones_like(x, dtype=None):
-    """Ones of ``x``'s shape and dtype (or ``dtype``)."""
+    """Ones of ``x``'s shape and dtype (or ``dtype``).
+
+    >>> import graphad as ga
+    >>> m = ga.matrix("m")
+    >>> ga.ones_like(m, dtype="bool").eval({m: [[0.5, 1.5]]}).tolist()
+    [[True, True]]
+    """
     x = as_tensor_variable(x)
     return Alloc()(constant(1, dtype=dtype or x.dtype), *shape_tuple(x))
 
@@ -548,5 +621,10 @@ class BroadcastTo(Op):
 
 
 def broadcast_to(x, shape):
-    """``x`` broadcast to ``shape`` (a tuple or an int vector), as ``np.broadcast_to``."""
+    """``x`` broadcast to ``shape`` (a tuple or an int vector), as ``np.broadcast_to``.
+
+    >>> import graphad as ga
+    >>> ga.broadcast_to(ga.constant([1, 2]), (3, 2)).eval().tolist()
+    [[1, 2], [1, 2], [1, 2]]
+    """
     return BroadcastTo()(x, *_dims_of(shape))

@@ -200,7 +200,15 @@ class _TensorOps:
 
 
 class TensorVariable(_TensorOps, Variable):
-    """A symbolic tensor."""
+    """A symbolic tensor.
+
+    >>> import graphad as ga
+    >>> x = ga.vector("x")
+    >>> isinstance(x, ga.TensorVariable), x.dtype, x.ndim
+    (True, 'float64', 1)
+    >>> (x * 2 + 1).eval({x: [1.0, 2.0]}).tolist()
+    [3.0, 5.0]
+    """
 
 
 class TensorConstant(_TensorOps, Constant):
@@ -208,6 +216,13 @@ class TensorConstant(_TensorOps, Constant):
 
     ``weak`` holds the Python scalar a constant came from (``x * 2.0``): such
     constants take their dtype from the other operand, as in NumPy 2 (NEP 50).
+
+    >>> import graphad as ga
+    >>> c = ga.constant([1.0, 2.0])
+    >>> isinstance(c, ga.TensorConstant), c.data.tolist()
+    (True, [1.0, 2.0])
+    >>> (ga.vector("x", "float32") * 2.0).dtype
+    'float32'
     """
 
     def __init__(self, type, data, name=None, weak=None):
@@ -252,6 +267,13 @@ def as_tensor_variable(value, name=None, ndim=None) -> TensorVariable:
     """``value`` as a tensor variable: variables pass through, values become constants.
 
     Python scalars become weak constants (NEP 50): ``x_float32 * 2.0`` stays float32.
+
+    >>> import graphad as ga
+    >>> x = ga.vector("x")
+    >>> ga.as_tensor_variable(x) is x
+    True
+    >>> ga.as_tensor_variable([1, 2]).dtype, ga.as_tensor_variable(2.0).weak
+    ('int64', 2.0)
     """
     if isinstance(value, _TensorOps):
         result = value
@@ -285,7 +307,12 @@ def _python_scalar_array(value):
 
 
 def tensor(name=None, dtype=None, shape=None, ndim=None) -> TensorVariable:
-    """A symbolic tensor input: ``ga.tensor("x", "float32", shape=(None, 3))``."""
+    """A symbolic tensor input: ``ga.tensor("x", "float32", shape=(None, 3))``.
+
+    >>> import graphad as ga
+    >>> ga.tensor("x", "float32", shape=(None, 3)).type
+    TensorType(float32, (None, 3))
+    """
     if shape is None:
         if ndim is None:
             raise GraphadTypeError("ga.tensor needs shape=(...) (use None for unknown sizes)")
@@ -296,27 +323,62 @@ def tensor(name=None, dtype=None, shape=None, ndim=None) -> TensorVariable:
 
 
 def scalar(name=None, dtype=None):
-    """A 0-d tensor input."""
+    """A 0-d tensor input.
+
+    >>> import graphad as ga
+    >>> s = ga.scalar("s")
+    >>> s.ndim, float((s * 2).eval({s: 1.5}))
+    (0, 3.0)
+    >>> ga.scalar("n", "int32").type
+    TensorType(int32, ())
+    """
     return tensor(name, dtype, ())
 
 
 def vector(name=None, dtype=None, shape=(None,)):
-    """A 1-d tensor input."""
+    """A 1-d tensor input.
+
+    >>> import graphad as ga
+    >>> ga.vector("x").type, ga.vector("i", "int32", shape=(3,)).type
+    (TensorType(float64, (None,)), TensorType(int32, (3,)))
+    """
     return tensor(name, dtype, _check_rank(shape, 1))
 
 
 def matrix(name=None, dtype=None, shape=(None, None)):
-    """A 2-d tensor input."""
+    """A 2-d tensor input.
+
+    >>> import graphad as ga
+    >>> m = ga.matrix("m", shape=(None, 2))
+    >>> m.type
+    TensorType(float64, (None, 2))
+    >>> m.sum(axis=1).eval({m: [[1.0, 2.0], [3.0, 4.0]]}).tolist()
+    [3.0, 7.0]
+    """
     return tensor(name, dtype, _check_rank(shape, 2))
 
 
 def tensor3(name=None, dtype=None, shape=(None,) * 3):
-    """A 3-d tensor input."""
+    """A 3-d tensor input.
+
+    >>> import graphad as ga
+    >>> t = ga.tensor3("t")
+    >>> t.type
+    TensorType(float64, (None, None, None))
+    >>> t.sum(axis=(1, 2)).eval({t: [[[1.0, 2.0], [3.0, 4.0]]]}).tolist()
+    [10.0]
+    """
     return tensor(name, dtype, _check_rank(shape, 3))
 
 
 def tensor4(name=None, dtype=None, shape=(None,) * 4):
-    """A 4-d tensor input."""
+    """A 4-d tensor input (e.g. a batch of images: batch, channels, rows, columns).
+
+    >>> import graphad as ga
+    >>> images = ga.tensor4("images", "float32", shape=(None, 3, 32, 32))
+    >>> images.type
+    TensorType(float32, (None, 3, 32, 32))
+    """
     return tensor(name, dtype, _check_rank(shape, 4))
 
 
