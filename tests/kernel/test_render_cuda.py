@@ -1,0 +1,140 @@
+"""The CUDA renderer without a GPU: the CUDA source of every op-spec row's fused kernels,
+of fused graphs and of every reduction form is generated and compiled with
+``nvcc --ptx``, so a codegen error fails the suite (issue 10). Nothing here runs on a
+device."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import graphad as ga
+from graphad.backend.c.module import kernel_nodes
+from graphad.compile.modes import Mode
+from graphad.kernel.render_cuda import module_source
+from tests.tensor.op_specs import ROWS
+
+REPO = Path(__file__).resolve().parents[2]
+# every rewrite of FAST_RUN, the NumPy backend: the fused graph, nothing compiled for C
+REWRITTEN = Mode("FAST_RUN", passes="FAST_RUN", backend="numpy")
+
+
+def _nvcc():
+    found = shutil.which("nvcc") or (
+        "/usr/local/cuda/bin/nvcc" if os.path.exists("/usr/local/cuda/bin/nvcc") else None
+    )
+    if found is None:
+        pytest.skip("nvcc (the CUDA toolkit) is not installed")
+    return found
+
+
+def _kernels(outputs, inputs, updates=None):
+    f = ga.function(inputs, outputs, updates=updates, mode=REWRITTEN, on_unused_input="ignore")
+    return [n.op.kernel for n in kernel_nodes(f.maker.fgraph)]
+
+
+def _row_kernels():
+    found = []
+    for row in ROWS:
+        for run in row.dtypes:
+            dtypes = row.input_dtypes(run)
+            xs = [
+                ga.tensor(f"x{i}", dt, shape=tuple(s) if row.static else (None,) * len(s))
+                for i, (s, dt) in enumerate(zip(row.shapes, dtypes))
+            ]
+            outs = row.build(*xs)
+            found += _kernels(list(outs) if isinstance(outs, (list, tuple)) else [outs], xs)
+    return found
+
+
+def _graph_kernels():
+    """Fused graphs: a training step (softmax cross-entropy, GEMM, updates), reductions
+    over every axis form with epilogues and exported values, random draws."""
+    x = ga.matrix("x", dtype="float32")
+    y = ga.vector("y", dtype="int64")
+    w = ga.shared(np.zeros((3, 4), "float32"), name="w")
+    loss = ga.categorical_crossentropy(ga.softmax(ga.tanh(x @ w)), y).mean()
+    found = _kernels([loss], [x, y], updates=[(w, w - 0.1 * ga.grad(loss, w))])
+    t = ga.tensor("t", "float64", shape=(None, None, None))
+    e = ga.exp(t - 1)
+    outs = [
+        ga.logsumexp(t, axis=2),
+        (t * 2).sum(axis=(0, 2), keepdims=True) + 1,
+        ga.max(ga.abs(t)),  # every axis: the two-stage form
+        ga.mean(t, axis=0),
+        ga.all(t > 0, axis=1),
+        ga.argmax(t, axis=1),
+        e / e.sum(axis=2, keepdims=True),  # the sum's pass exports e
+        ga.var(t, axis=1),
+    ]
+    found += _kernels(outs, [t])
+    rng = ga.RandomStream(0)
+    m = ga.matrix("m")
+    found += _kernels(
+        [m * rng.binomial(m.shape, p=0.9) + rng.normal(m.shape) * rng.uniform(m.shape)], [m]
+    )
+    return found
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    """(names, ptx text) of one module holding every distinct kernel of the suite."""
+    nvcc = _nvcc()
+    kernels = list(dict.fromkeys(_row_kernels() + _graph_kernels()))
+    names = [(f"k{i}", k) for i, k in enumerate(kernels)]
+    folder = tmp_path_factory.mktemp("cuda")
+    src, ptx = folder / "kernels.cu", folder / "kernels.ptx"
+    src.write_text(module_source(names))
+    proc = subprocess.run(
+        [
+            nvcc,
+            "--ptx",
+            "-Werror",
+            "all-warnings",
+            f"-I{REPO / 'kernels'}",
+            str(src),
+            "-o",
+            str(ptx),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr[-6000:]
+    return names, ptx.read_text()
+
+
+def test_every_kernel_compiles_to_ptx(compiled):
+    names, ptx = compiled
+    entries = set(re.findall(r"\.entry\s+(\w+)", ptx))
+    assert len(names) > 100
+    for name, kernel in names:
+        assert name in entries, f"{name} ({kernel.describe()}) is not in the PTX"
+        if kernel.reduce is not None and len(kernel.reduce.axes) == kernel.reduce.ndim:
+            assert {f"{name}_stage1", f"{name}_stage2"} <= entries
+
+
+def test_float32_math_stays_float32(compiled):
+    """A float32 kernel calls the float functions (expf), no double math."""
+    names, _ = compiled
+    source = module_source(
+        [
+            (n, k)
+            for n, k in names
+            if k.reduce is None and {i.dtype for i in k.inputs} == {"float32"}
+        ]
+    )
+    code = re.sub(r"/\*.*?\*/", "", source, flags=re.S)  # not the describing comments
+    assert "tanhf(" in code and "expf(" in code
+    assert not re.search(r"\b(exp|tanh|log|sqrt|sin|cos)\(", code)
+
+
+def test_reductions_combine_in_shared_memory(compiled):
+    names, _ = compiled
+    source = module_source([(n, k) for n, k in names if k.reduce is not None][:3])
+    assert "__shared__" in source and "__syncthreads()" in source
