@@ -1,0 +1,185 @@
+"""Argument structs and launch plans of the CUDA kernels of ``kernel/render_cuda.py``.
+
+A kernel takes one struct by value (``<name>_args``); ``plan(kernel, arrays, ...)``
+computes it the way the C backend's drivers do (NumPy broadcasting, byte strides, 0
+along broadcast axes, outputs at the iteration shape) and says which functions to launch
+on how many blocks. Memory is the caller's: ``empty(shape, dtype)`` allocates an array
+(device memory under PyCUDA, NumPy arrays when the source runs as host code) and
+``address(array)`` gives its data pointer, so one plan serves a GPU and the host
+emulation the tests use.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ...errors import ShapeError
+from ...kernel.render_reduce import _accumulator
+
+BLOCK = 256  # GD_CUDA_BLOCK in kernels/graphad_cuda.h
+MAX_BLOCKS = 65535
+# reduced elements per block in the first stage of a reduction over every element
+CHUNK = 1 << 16
+
+# the dtype of a reduction's accumulator (render_reduce._accumulator's C type)
+_ACC = {"npy_float64": "float64", "npy_float32": "float32", "int": "int32"}
+
+
+@dataclass
+class Launch:
+    """``function(struct, *extra)`` on ``grid`` blocks of ``block`` threads."""
+
+    function: str
+    grid: int
+    block: int
+    extra: tuple = ()
+
+
+@dataclass
+class Plan:
+    """What to launch for one kernel call, and the arrays it returns."""
+
+    args: ctypes.Structure
+    launches: list
+    outputs: list
+    keep: list = field(default_factory=list)  # scratch arrays alive until the launch ends
+
+
+def _struct(name, fields):
+    return type(f"{name}_args", (ctypes.Structure,), {"_fields_": fields})
+
+
+def _strides(shape, strides, nd):
+    """Byte strides of an array of ``shape`` over ``nd`` right-aligned axes, 0 where it
+    has size 1 or no axis."""
+    off = nd - len(shape)
+    return [0 if d < off or shape[d - off] == 1 else strides[d - off] for d in range(nd)]
+
+
+def _broadcast(shapes, what):
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError as exc:
+        raise ShapeError(f"{what}: {exc}") from None
+
+
+def plan(name, kernel, arrays, empty, address) -> Plan:
+    """The launch plan of kernel ``name`` (Kernel ``kernel``) on input ``arrays``."""
+    if kernel.reduce is not None:
+        return _reduction(name, kernel, arrays, empty, address)
+    return _elementwise(name, kernel, arrays, empty, address)
+
+
+def _elementwise(name, kernel, arrays, empty, address):
+    n_in, n_out = len(kernel.inputs), len(kernel.outputs)
+    n = n_in + n_out
+    nd = max(max((len(i.ones) for i in kernel.inputs), default=0), 1)
+    shape = _broadcast([a.shape for a in arrays], f"{name}'s inputs")
+    if len(shape) > nd:
+        raise ShapeError(f"{name}: inputs of {len(shape)} dimensions for a {nd}-d kernel")
+    outputs = [empty(shape, kernel.value_dtype(r)) for r in kernel.outputs]
+    operands = list(arrays) + outputs
+    args = _struct(
+        name,
+        [
+            ("p", ctypes.c_void_p * n),
+            ("st", (ctypes.c_longlong * nd) * n),
+            ("shape", ctypes.c_longlong * nd),
+            ("size", ctypes.c_longlong),
+        ],
+    )()
+    padded = (1,) * (nd - len(shape)) + shape
+    for j, a in enumerate(operands):
+        args.p[j] = address(a)
+        for d, s in enumerate(_strides(a.shape, a.strides, nd)):
+            args.st[j][d] = s
+    for d, s in enumerate(padded):
+        args.shape[d] = s
+    args.size = math.prod(shape)
+    grid = max(1, min(MAX_BLOCKS, -(-args.size // BLOCK)))
+    return Plan(args, [Launch(name, grid, BLOCK)], outputs)
+
+
+def _reduction(name, kernel, arrays, empty, address):
+    red = kernel.reduce
+    nd, n_in = red.ndim, len(kernel.inputs)
+    first, late = kernel.prologue_inputs(), kernel.epilogue_inputs()
+    exports = kernel.full_outputs
+    ND, NI, NX = max(nd, 1), max(n_in, 1), max(len(exports), 1)
+    acc_dtype = _ACC.get(_accumulator(red)[0], red.dtype)  # integers: the result's type
+    for i in first:
+        if arrays[i].ndim > nd:
+            raise ShapeError(f"{name}: an input has too many dimensions")
+    shape = _broadcast([arrays[i].shape for i in first], f"{name}'s inputs")
+    shape = (1,) * (nd - len(shape)) + shape
+    kept = [d for d in range(nd) if d not in red.axes]
+    inner = math.prod(shape[d] for d in red.axes)
+    outer = math.prod(shape[d] for d in kept)
+    if red.kind in ("max", "min") and red.initial is None and inner == 0 and outer > 0:
+        kind = "maximum" if red.kind == "max" else "minimum"
+        raise ValueError(f"zero-size array to reduction operation {kind} which has no identity")
+    out_shape = tuple(
+        1 if d in red.axes else shape[d] for d in range(nd) if red.keepdims or d in kept
+    )
+    out = empty(out_shape, kernel.value_dtype(kernel.result_ref))
+    xs = [empty(shape, kernel.value_dtype(r)) for r in exports]
+    args = _struct(
+        name,
+        [
+            ("p", ctypes.c_void_p * NI),
+            ("out", ctypes.c_void_p),
+            ("xp", ctypes.c_void_p * NX),
+            ("st", (ctypes.c_longlong * ND) * NI),
+            ("est", (ctypes.c_longlong * ND) * NI),
+            ("ost", ctypes.c_longlong * ND),
+            ("xst", (ctypes.c_longlong * ND) * NX),
+            ("shape", ctypes.c_longlong * ND),
+            ("outer", ctypes.c_longlong),
+            ("inner", ctypes.c_longlong),
+            ("scratch", ctypes.c_void_p),
+            ("chunk", ctypes.c_longlong),
+        ],
+    )()
+    out_axes = [d for d in range(nd) if red.keepdims or d in kept]
+    for i, a in enumerate(arrays):
+        args.p[i] = address(a)
+        if i in first:
+            for d, s in enumerate(_strides(a.shape, a.strides, nd)):
+                args.st[i][d] = s
+        if i in late:
+            if a.ndim > len(out_axes):
+                raise ShapeError(f"{name}: an epilogue input has too many dimensions")
+            est = _strides(a.shape, a.strides, len(out_axes))
+            off = len(out_axes) - a.ndim
+            for k, d in enumerate(out_axes):
+                size = 1 if k < off else a.shape[k - off]
+                if size not in (1, out_shape[k]):
+                    raise ShapeError(f"{name}: an epilogue input does not broadcast")
+                args.est[i][d] = est[k]
+    ost = dict(zip(out_axes, _strides(out.shape, out.strides, len(out_axes))))
+    for d in range(nd):
+        args.ost[d] = ost.get(d, 0) if d in kept else 0
+    args.out = address(out)
+    for j, x in enumerate(xs):
+        args.xp[j] = address(x)
+        for d, s in enumerate(_strides(x.shape, x.strides, nd)):
+            args.xst[j][d] = s
+    for d in range(nd):
+        args.shape[d] = shape[d]
+    args.outer, args.inner = outer, inner
+    outputs = [out, *xs]
+    if kept or inner <= CHUNK:
+        grid = max(1, min(MAX_BLOCKS, outer))
+        return Plan(args, [Launch(name, grid, BLOCK)] if outer else [], outputs)
+    blocks = -(-inner // CHUNK)  # a reduction of every element: two stages
+    scratch = empty((blocks,), acc_dtype)
+    args.scratch, args.chunk = address(scratch), CHUNK
+    launches = [
+        Launch(f"{name}_stage1", blocks, BLOCK),
+        Launch(f"{name}_stage2", 1, BLOCK, (ctypes.c_longlong(blocks),)),
+    ]
+    return Plan(args, launches, outputs, keep=[scratch])
