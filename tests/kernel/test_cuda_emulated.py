@@ -63,14 +63,14 @@ class Emulated:
     def install(self, f):
         """Replace the fused kernels of compiled function ``f`` by emulated launches."""
         steps = f.maker.vm.steps
-        for k, (thunk, ins, outs, node, frees) in enumerate(steps):
+        for k, (_, ins, outs, node, frees) in enumerate(steps):
             kernel = getattr(node.op, "kernel", None)
             if kernel is None:
                 continue
 
             def fn(*arrays, kernel=kernel):
-                outs = self.run(kernel, arrays)
-                return tuple(outs) if len(outs) > 1 else outs[0]
+                results = self.run(kernel, arrays)
+                return tuple(results) if len(results) > 1 else results[0]
 
             steps[k] = (_checked_thunk(node, fn), ins, outs, node, frees)
 
