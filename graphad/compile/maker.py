@@ -69,7 +69,14 @@ class FunctionMaker:
 
     def _thunk_maker(self):
         from ..backend.numpy import make_thunk
+        from ..config import config
 
+        if config.device == "cuda":
+            _warn_once(
+                "device=cuda: the CUDA backend cannot run kernels yet (its kernels are "
+                "generated and compile-checked, the runtime is not written); compiled "
+                "functions run on the CPU"
+            )
         if self.mode.backend not in ("c", "debug"):
             return make_thunk
         from ..backend.c.module import thunk_maker

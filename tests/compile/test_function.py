@@ -668,3 +668,14 @@ def test_givens_replace_by_a_value(mode):
     x = ga.vector("x")
     f = ga.function([x], x * lr, givens={lr: 0.5}, mode=mode)
     np.testing.assert_array_equal(f([2.0, 4.0]), [1.0, 2.0])
+
+
+def test_device_cuda_warns_that_functions_run_on_the_cpu(monkeypatch):
+    from graphad.compile import maker
+
+    monkeypatch.setattr(maker, "_warned", set())
+    monkeypatch.setattr(ga.config, "device", "cuda")
+    x = ga.vector("x")
+    with pytest.warns(UserWarning, match="device=cuda.*run on the CPU"):
+        f = ga.function([x], x + 1)
+    np.testing.assert_array_equal(f([1.0, 2.0]), [2.0, 3.0])
