@@ -10,13 +10,15 @@ stays float32 (``expf``, not ``exp``).
   shape. A grid-stride loop turns each flat index into per-operand offsets.
 - A reduction runs one block per result element (a row of a row reduction): each
   thread accumulates a strided share of the reduced elements, then the block combines
-  the threads' accumulators in shared memory in a fixed order (the same result every
-  run), and thread 0 runs the epilogue and stores. A reduction over every axis has a
-  two-stage form as well: ``<name>_stage1`` reduces one chunk per block into a scratch
-  array, ``<name>_stage2`` combines the chunks in one block.
+  the threads' accumulators in a fixed order (the same result every run): in shared
+  memory down to one warp, then by warp shuffles; thread 0 runs the epilogue and
+  stores. A reduction over every axis has a two-stage form as well: ``<name>_stage1``
+  reduces one chunk per block into a scratch array, ``<name>_stage2`` combines the
+  chunks in one block.
 
-The host side (launch configuration, argument structs) is the CUDA backend's
-(issue 10); this module's output is compile-checked with ``nvcc --ptx`` in the tests.
+The argument structs and launches are ``backend/cuda/launch.py``'s. The output is
+compile-checked with ``nvcc --ptx`` and run as host C++ (one thread per block) in the
+tests; it has not run on a GPU yet.
 """
 
 from __future__ import annotations
@@ -26,6 +28,15 @@ from .render_c import CRenderer, _indent, convert
 from .render_reduce import _REDUCE, _accumulator
 
 PRELUDE = '#include "graphad_cuda.h"\n'
+_SHUFFLED = (
+    "npy_float32",
+    "npy_float64",
+    "int",
+    "npy_int32",
+    "npy_int64",
+    "npy_uint32",
+    "npy_uint64",
+)
 
 
 class CudaRenderer(CRenderer):
@@ -134,6 +145,9 @@ extern "C" __global__ void {name}(const struct {name}_args a)
         tail += self.step_lines(kernel, kernel.epilogue, kernel.reduced_ref + 1)
         tail.append(f"*({out_type} *)(a.out + oo) = v{result};")
         combine = update.format(v="other")
+        # warp shuffles move 4- and 8-byte values; narrower accumulators use shared memory
+        shuffle = acc_type in _SHUFFLED
+        shfl = "__shfl_down_sync(0xffffffffu, acc, s)" if shuffle else "acc"
         struct = f"""
 /* {kernel.describe()} */
 struct {name}_args {{
@@ -148,9 +162,10 @@ struct {name}_args {{
 /* the block's accumulators combined in shared memory, in a fixed order */
 __device__ static {acc_type} {name}_combine({acc_type} acc, {acc_type} *part)
 {{
+    const int warp = {int(shuffle)} && blockDim.x >= 64 ? 32 : 0;  /* the last 32 by shuffles */
     part[threadIdx.x] = acc;
     __syncthreads();
-    for (int s = blockDim.x / 2; s > 0; s >>= 1) {{
+    for (int s = blockDim.x / 2; s > warp / 2; s >>= 1) {{
         if (threadIdx.x < s) {{
             const {acc_type} other = part[threadIdx.x + s];
             acc = part[threadIdx.x];
@@ -159,6 +174,16 @@ __device__ static {acc_type} {name}_combine({acc_type} acc, {acc_type} *part)
         }}
         __syncthreads();
     }}
+    if (warp && threadIdx.x < 32) {{
+        acc = part[threadIdx.x];
+        for (int s = 16; s > 0; s >>= 1) {{
+            const {acc_type} other = {shfl};
+            {combine}
+        }}
+        if (threadIdx.x == 0)
+            part[0] = acc;
+    }}
+    __syncthreads();
     acc = part[0];
     __syncthreads();
     return acc;

@@ -2,7 +2,7 @@
  * the generated source compiles as C++ with one thread per block, so each kernel's
  * loops, offsets, prologue, epilogue and exports run on the CPU and are checked
  * against NumPy. (What needs real threads, the shared-memory combine across them, is
- * only compiled, by nvcc.) */
+ * only compiled, by nvcc: with one thread, the shuffles below are never reached.) */
 #include <math.h>
 struct gd_dim3 { unsigned x, y, z; };
 static gd_dim3 blockIdx = {0, 0, 0}, threadIdx = {0, 0, 0};
@@ -17,3 +17,4 @@ extern "C" void gd_emulate_block(unsigned block, unsigned grid)
 #define __device__
 #define __shared__ static
 static inline void __syncthreads(void) {}
+#define __shfl_down_sync(mask, value, delta) (value)

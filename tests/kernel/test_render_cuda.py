@@ -134,7 +134,11 @@ def test_float32_math_stays_float32(compiled):
     assert not re.search(r"\b(exp|tanh|log|sqrt|sin|cos)\(", code)
 
 
-def test_reductions_combine_in_shared_memory(compiled):
-    names, _ = compiled
-    source = module_source([(n, k) for n, k in names if k.reduce is not None][:3])
+def test_reductions_combine_in_shared_memory_then_by_warp_shuffles(compiled):
+    names, ptx = compiled
+    reductions = [(n, k) for n, k in names if k.reduce is not None]
+    source = module_source(reductions)
     assert "__shared__" in source and "__syncthreads()" in source
+    floats = module_source([(n, k) for n, k in reductions if k.reduce.dtype == "float32"][:2])
+    assert "__shfl_down_sync" in floats
+    assert "shfl.sync.down" in ptx
