@@ -142,3 +142,32 @@ def test_reductions_combine_in_shared_memory_then_by_warp_shuffles(compiled):
     floats = module_source([(n, k) for n, k in reductions if k.reduce.dtype == "float32"][:2])
     assert "__shfl_down_sync" in floats
     assert "shfl.sync.down" in ptx
+
+
+def test_ptx_modules_are_built_once_and_cached(tmp_path, monkeypatch):
+    from graphad.backend.cuda.module import ptx_module
+
+    _nvcc()
+    monkeypatch.setattr(ga.config, "compiledir", str(tmp_path))
+    x = ga.matrix("x", dtype="float32")
+    h = x
+    for _ in range(3):
+        h = ga.tanh(h * 0.5 + 1)  # one kernel: too short to split
+    f = ga.function([x], [h.sum(axis=1), ga.exp(x) * 2], mode=REWRITTEN)
+    nodes = kernel_nodes(f.maker.fgraph)
+    first, second = {}, {}
+    path, names = ptx_module(nodes, first)
+    again, _ = ptx_module(nodes, second)
+    assert again == path and first["compiler"] > 0 and second["compiler"] == 0
+    ptx = Path(path).read_text()
+    assert set(names.values()) <= set(re.findall(r"\.entry\s+(\w+)", ptx))
+    assert ".target sm_75" in ptx
+
+
+def test_missing_nvcc_says_how_to_install(monkeypatch):
+    from graphad.backend.cuda import module
+
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.setattr(module.os.path, "exists", lambda p: False)
+    with pytest.raises(ga.MissingToolError, match="CUDA toolkit"):
+        module.nvcc_path()
