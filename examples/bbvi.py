@@ -12,8 +12,8 @@ differentiates through them and each call of the step draws fresh eps. The data 
 synthetic: labels drawn from a known weight vector, which the posterior mean should find.
 
 Run:  python examples/bbvi.py [--iters N] [--samples S] [--seed K] [--dump step.svg]
-(--dump writes the compiled step: .txt as ga.dprint, .svg/.png/.pdf/.html/.dot/.json
-through ga.printing.write_graph.)
+(--dump writes the compiled step: any format of ga.printing.write_graph, .txt
+being ga.dprint's text.)
 It prints the ELBO averaged over windows of iterations (one draw is noisy), the posterior
 next to the true weights, and exits 0 when the ELBO rose.
 """
@@ -93,10 +93,7 @@ def main(argv=None):
     start = time.perf_counter()
     x, y, w_true = make_data(args.n, args.dim, args.seed)
     step, mu, log_sigma = build_step(x, y, args.samples, args.prior_std, args.lr, args.seed)
-    if args.dump and args.dump.endswith(".txt"):
-        with open(args.dump, "w") as fh:
-            ga.dprint(step, file=fh)
-    elif args.dump:
+    if args.dump:
         ga.printing.write_graph(step, args.dump)
 
     elbos = np.array([float(step()) for _ in range(args.iters)])

@@ -16,8 +16,8 @@ second-order quantity: it runs back through every gradient step) is checked agai
 central finite difference, then used for a few steps of gradient descent on log(lr).
 
 Run:  python examples/hypergradient.py [--steps 20] [--lr 0.1] [--seed 0] [--dump f.txt]
-(--dump writes the compiled function: .txt as ga.dprint, .svg/.png/.pdf/.html/.dot/.json
-through ga.printing.write_graph.) Exit status 0 when the relative error is below 1e-5.
+(--dump writes the compiled function: any format of ga.printing.write_graph, .txt
+being ga.dprint's text.) Exit status 0 when the relative error is below 1e-5.
 """
 
 from __future__ import annotations
@@ -80,10 +80,7 @@ def main(argv=None):
     val, hyper = build(lr, x_train, y_train, x_val, y_val, args.steps, args.batch_size, rng)
     f = ga.function([lr], [val, hyper], name="hypergradient")
     print(f"unrolled {args.steps} SGD steps; compiled in {time.perf_counter() - start:.1f} s")
-    if args.dump and args.dump.endswith(".txt"):
-        with open(args.dump, "w") as fh:
-            ga.dprint(f, file=fh)
-    elif args.dump:
+    if args.dump:
         ga.printing.write_graph(f, args.dump)
 
     grad = float(f(args.lr)[1])

@@ -9,8 +9,8 @@ updates all read the old values:
     param    <- param + (momentum * velocity - lr * dloss/dparam)
 
 Run:  python examples/mlp_digits.py [--epochs N] [--dropout 0.2] [--dump graph.svg]
-(--dump writes the compiled training step: .txt as ga.dprint, .svg/.png/.pdf/.html/.dot/
-.json through ga.printing.write_graph.)
+(--dump writes the compiled training step in any format of ga.printing.write_graph,
+.txt being ga.dprint's text.)
 It prints the loss per epoch and the held-out test accuracy (about 0.97-0.98).
 """
 
@@ -95,10 +95,7 @@ def main(argv=None):
     train_step, predict = build_model(
         x_train.shape[1], args.hidden, 10, rng, args.lr, args.momentum, args.dropout, args.seed
     )
-    if args.dump and args.dump.endswith(".txt"):
-        with open(args.dump, "w") as fh:
-            ga.dprint(train_step, file=fh)
-    elif args.dump:
+    if args.dump:
         ga.printing.write_graph(train_step, args.dump)
 
     n = len(x_train)

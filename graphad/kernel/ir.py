@@ -82,6 +82,10 @@ class KReduce:
             (self.kind, self.axes, self.keepdims, self.ndim, self.dtype, repr(self.initial))
         )
 
+    def __str__(self) -> str:
+        """Named as the Reduce op prints itself: ``Max{axis=[0]}``."""
+        return f"{self.kind.capitalize()}{{axis={list(self.axes)}}}"
+
     def out_shape(self, shape) -> tuple:
         """The result's shape (static entries may be None) for an iteration space of
         ``shape``, which is padded with leading 1s to ``ndim`` axes."""
@@ -176,9 +180,7 @@ class Kernel:
         if depth == 0:
             return "..."
         if self.reduce is not None and ref == self.reduced_ref:
-            r = self.reduce  # named as the Reduce op prints itself: Max{axis=[0]}
-            inner = self.describe(self.outputs[0], depth - 1)
-            return f"{r.kind.capitalize()}{{axis={list(r.axes)}}}({inner})"
+            return f"{self.reduce}({self.describe(self.outputs[0], depth - 1)})"
         step = self.step(ref)
         return f"{step.op}({', '.join(self.describe(a, depth - 1) for a in step.args)})"
 
@@ -197,11 +199,7 @@ class Kernel:
             for r, s in enumerate(self.steps, len(self.inputs))
         ]
         if self.reduce is not None:
-            r = self.reduce
-            lines.append(
-                f"{name(self.reduced_ref)} = {r.kind.capitalize()}{{axis={list(r.axes)}}}"
-                f"({name(self.outputs[0])})"
-            )
+            lines.append(f"{name(self.reduced_ref)} = {self.reduce}({name(self.outputs[0])})")
             lines += [
                 f"{name(k)} = {s.op}({', '.join(map(name, s.args))})"
                 for k, s in enumerate(self.epilogue, self.reduced_ref + 1)

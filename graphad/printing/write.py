@@ -1,8 +1,8 @@
 """``write_graph(x, path)``: a graph dump in the format the file's extension names.
 
-``.dot`` (DOT text), ``.json`` (networkx node-link data), ``.html`` (the self-contained
-interactive view), and ``.svg``, ``.png``, ``.pdf`` drawn by Graphviz's ``dot``
-program, which must be installed (MissingToolError says how).
+``.txt`` (dprint's text), ``.dot`` (DOT text), ``.json`` (networkx node-link data),
+``.html`` (the self-contained interactive view), and ``.svg``, ``.png``, ``.pdf`` drawn
+by Graphviz's ``dot`` program, which must be installed (MissingToolError says how).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import subprocess
 
 from ..errors import GraphadValueError, KernelError, MissingToolError
 
-FORMATS = ("dot", "json", "html", "svg", "png", "pdf")
+FORMATS = ("txt", "dot", "json", "html", "svg", "png", "pdf")
 
 INSTALL_GRAPHVIZ = (
     "install Graphviz: apt-get install graphviz (Debian, Ubuntu), brew install graphviz "
@@ -35,8 +35,16 @@ def write_graph(obj, path, format=None) -> str:
     >>> "Elemwise{exp}" in open(path).read()
     True
     """
+    from .dprint import dprint
     from .export import to_dot, to_json
     from .page import to_html
+
+    text_formats = {
+        "txt": lambda: dprint(obj, file=False),
+        "dot": lambda: to_dot(obj),
+        "json": lambda: to_json(obj),
+        "html": lambda: to_html(obj, title=os.path.basename(path)),
+    }
 
     path = os.fspath(path)
     fmt = (format or os.path.splitext(path)[1].lstrip(".")).lower()
@@ -45,11 +53,8 @@ def write_graph(obj, path, format=None) -> str:
             f"write_graph cannot tell the format of {path!r}: give the file one of the "
             f"extensions {', '.join('.' + f for f in FORMATS)} (or pass format=...)"
         )
-    if fmt in ("dot", "json", "html"):
-        if fmt == "html":
-            text = to_html(obj, title=os.path.basename(path))
-        else:
-            text = to_dot(obj) if fmt == "dot" else to_json(obj)
+    if fmt in text_formats:
+        text = text_formats[fmt]()
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(text)
         return path

@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import GraphadTypeError, GraphadValueError
 from ..graph.basic import Apply
 from ..graph.op import Op
+from .math import cast
 from .scalar_base import ScalarOp
 from .type import FLOAT_DTYPES, TensorType
 
@@ -119,7 +120,10 @@ class Philox(ScalarOp):
 
     def __init__(self, dist, dtype, draw, n=1):
         self.dist, self.dtype, self.draw, self.n = dist, dtype, int(draw), int(n)
-        self.nin = 4 if dist == "binomial" else 3
+
+    @property
+    def nin(self) -> int:
+        return 4 if self.dist == "binomial" else 3  # binomials read p too
 
     @property
     def name(self) -> str:
@@ -204,14 +208,13 @@ class RandomStream:
         self.state.set_value(np.array([_check_seed(seed), 0], dtype=np.int64))
 
     def _draw(self, dist, size, dtype, n=1, p=None):
+        from .elemwise import Elemwise
         from .shape import _dims_of
         from .variable import as_tensor_variable
 
         index = FlatIndex()(*_dims_of(size))
         op = Philox(dist, dtype, self._draws, n)
         self._draws += 1
-        from .elemwise import Elemwise
-
         args = [self.state[0], self.state[1], index]
         if p is not None:
             args.append(as_tensor_variable(p))
@@ -223,7 +226,7 @@ class RandomStream:
         u = self._draw("uniform", size, dtype)
         if _is(low, 0) and _is(high, 1):
             return u
-        return _cast(low + (high - low) * u, dtype)
+        return cast(low + (high - low) * u, dtype)
 
     def normal(self, size, mean=0.0, std=1.0, dtype=None):
         """Normal draws ``mean + std * z`` (z standard normal, by Box-Muller): gradients
@@ -232,7 +235,7 @@ class RandomStream:
         z = self._draw("normal", size, dtype)
         if _is(mean, 0) and _is(std, 1):
             return z
-        return _cast(mean + std * z, dtype)
+        return cast(mean + std * z, dtype)
 
     def binomial(self, size, n=1, p=0.5, dtype="int64"):
         """Binomial(n, p) draws: how many of ``n`` trials succeed with probability ``p``
@@ -241,8 +244,6 @@ class RandomStream:
             raise GraphadTypeError(f"binomial: n must be a non-negative Python int, got {n!r}")
         if np.dtype(dtype).kind not in "iuf":
             raise GraphadTypeError(f"binomial: dtype must be an integer or float, got {dtype!r}")
-        from .math import cast
-
         return self._draw("binomial", size, str(np.dtype(dtype)), int(n), cast(p, "float64"))
 
 
@@ -265,9 +266,3 @@ def _float_dtype(dtype, what):
 
 def _is(value, number) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value == number
-
-
-def _cast(x, dtype):
-    from .math import cast
-
-    return x if x.dtype == dtype else cast(x, dtype)

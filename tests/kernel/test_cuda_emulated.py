@@ -22,8 +22,7 @@ import graphad as ga
 from graphad.backend.c.module import _checked_thunk, kernel_nodes
 from graphad.backend.cuda import launch
 from graphad.kernel.render_cuda import module_source
-from tests.kernel.test_render_cuda import REWRITTEN
-from tests.tensor.op_specs import ROWS
+from tests.kernel.test_render_cuda import REWRITTEN, row_graphs
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -82,19 +81,11 @@ def _address(a):
 def _cases():
     """(row, run, FAST_RUN-rewritten function, FAST_COMPILE function, values)."""
     found = []
-    for row in ROWS:
-        for run in row.dtypes:
-            dtypes = row.input_dtypes(run)
-            xs = [
-                ga.tensor(f"x{i}", dt, shape=tuple(s) if row.static else (None,) * len(s))
-                for i, (s, dt) in enumerate(zip(row.shapes, dtypes))
-            ]
-            outs = row.build(*xs)
-            outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
-            fast = ga.function(xs, outs, mode=REWRITTEN, on_unused_input="ignore")
-            ref = ga.function(xs, outs, mode="FAST_COMPILE", on_unused_input="ignore")
-            rng = np.random.default_rng(zlib.crc32(f"{row.name}-{run}".encode()))
-            found.append((row, run, fast, ref, row.sample(rng, run)))
+    for row, run, xs, outs in row_graphs():
+        fast = ga.function(xs, outs, mode=REWRITTEN, on_unused_input="ignore")
+        ref = ga.function(xs, outs, mode="FAST_COMPILE", on_unused_input="ignore")
+        rng = np.random.default_rng(zlib.crc32(f"{row.name}-{run}".encode()))
+        found.append((row, run, fast, ref, row.sample(rng, run)))
     return found
 
 

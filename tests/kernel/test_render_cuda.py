@@ -5,9 +5,7 @@ device."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -19,19 +17,21 @@ from graphad.backend.c.module import kernel_nodes
 from graphad.compile.modes import Mode
 from graphad.kernel.render_cuda import module_source
 from tests.tensor.op_specs import ROWS
+from tests.tensor.test_op_specs import _symbols
 
 REPO = Path(__file__).resolve().parents[2]
 # every rewrite of FAST_RUN, the NumPy backend: the fused graph, nothing compiled for C
 REWRITTEN = Mode("FAST_RUN", passes="FAST_RUN", backend="numpy")
 
 
-def _nvcc():
-    found = shutil.which("nvcc") or (
-        "/usr/local/cuda/bin/nvcc" if os.path.exists("/usr/local/cuda/bin/nvcc") else None
-    )
-    if found is None:
+def nvcc():
+    """The CUDA compiler the backend uses; skip when the CUDA toolkit is missing."""
+    from graphad.backend.cuda.module import nvcc_path
+
+    try:
+        return nvcc_path()
+    except ga.MissingToolError:
         pytest.skip("nvcc (the CUDA toolkit) is not installed")
-    return found
 
 
 def _kernels(outputs, inputs, updates=None):
@@ -39,18 +39,18 @@ def _kernels(outputs, inputs, updates=None):
     return [n.op.kernel for n in kernel_nodes(f.maker.fgraph)]
 
 
-def _row_kernels():
-    found = []
+def row_graphs():
+    """(row, run, inputs, outputs) of every op-spec row and dtype, as the op-spec tests
+    build them (inputs of unknown sizes unless the row is static)."""
     for row in ROWS:
         for run in row.dtypes:
-            dtypes = row.input_dtypes(run)
-            xs = [
-                ga.tensor(f"x{i}", dt, shape=tuple(s) if row.static else (None,) * len(s))
-                for i, (s, dt) in enumerate(zip(row.shapes, dtypes))
-            ]
+            xs = _symbols(row, run, row.shapes)
             outs = row.build(*xs)
-            found += _kernels(list(outs) if isinstance(outs, (list, tuple)) else [outs], xs)
-    return found
+            yield row, run, xs, list(outs) if isinstance(outs, (list, tuple)) else [outs]
+
+
+def _row_kernels():
+    return [k for _, _, xs, outs in row_graphs() for k in _kernels(outs, xs)]
 
 
 def _graph_kernels():
@@ -85,7 +85,7 @@ def _graph_kernels():
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
     """(names, ptx text) of one module holding every distinct kernel of the suite."""
-    nvcc = _nvcc()
+    compiler = nvcc()
     kernels = list(dict.fromkeys(_row_kernels() + _graph_kernels()))
     names = [(f"k{i}", k) for i, k in enumerate(kernels)]
     folder = tmp_path_factory.mktemp("cuda")
@@ -93,7 +93,7 @@ def compiled(tmp_path_factory):
     src.write_text(module_source(names))
     proc = subprocess.run(
         [
-            nvcc,
+            compiler,
             "--ptx",
             "-Werror",
             "all-warnings",
@@ -147,7 +147,7 @@ def test_reductions_combine_in_shared_memory_then_by_warp_shuffles(compiled):
 def test_ptx_modules_are_built_once_and_cached(tmp_path, monkeypatch):
     from graphad.backend.cuda.module import ptx_module
 
-    _nvcc()
+    nvcc()
     monkeypatch.setattr(ga.config, "compiledir", str(tmp_path))
     x = ga.matrix("x", dtype="float32")
     h = x

@@ -156,14 +156,15 @@ def test_json_is_networkx_node_link_data():
 # --- write_graph ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("ext", ["dot", "json", "html"])
+@pytest.mark.parametrize("ext", ["txt", "dot", "json", "html"])
 def test_write_graph_text_formats_need_no_graphviz(tmp_path, monkeypatch, ext):
     f = _train_step()
     monkeypatch.setenv("PATH", "")
     path = tmp_path / f"g.{ext}"
     assert write_graph(f, path) == str(path)
     text = path.read_text()
-    assert {"dot": "digraph", "json": '"nodes"', "html": "<!doctype html>"}[ext] in text
+    expected = {"txt": "[grad]", "dot": "digraph", "json": '"nodes"', "html": "<!doctype html>"}
+    assert expected[ext] in text
 
 
 def test_write_graph_format_overrides_the_extension(tmp_path):

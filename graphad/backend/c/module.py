@@ -57,6 +57,14 @@ def kernel_names(nodes) -> dict:
     return {node: f"k{index.setdefault(node.op.kernel, len(index))}" for node in nodes}
 
 
+def distinct_kernels(names) -> dict:
+    """{name: Kernel} of a ``kernel_names`` mapping: each name once, in order."""
+    table: dict = {}
+    for node, name in names.items():
+        table.setdefault(name, node.op.kernel)
+    return table
+
+
 def module_source(nodes, renderer=None) -> str:
     """The C source of the module holding one function per distinct kernel of ``nodes``
     (named as ``kernel_names`` says). Each function takes a node's input arrays and
@@ -65,9 +73,7 @@ def module_source(nodes, renderer=None) -> str:
 
     renderer = renderer or CRenderer()
     parts = [_PRELUDE, vector_math()[0]]
-    kernels = {}
-    for node, name in kernel_names(nodes).items():
-        kernels.setdefault(name, node.op.kernel)
+    kernels = distinct_kernels(kernel_names(nodes))
     for name, kernel in kernels.items():
         parts.append(renderer.function(name, kernel))
     table = "\n".join(

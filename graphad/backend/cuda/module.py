@@ -15,7 +15,7 @@ import time
 
 from ...errors import KernelError, MissingToolError
 from ...kernel.render_cuda import module_source
-from ..c.module import headers_digest, kernel_names
+from ..c.module import distinct_kernels, headers_digest, kernel_names
 
 # the virtual architecture the PTX is for: every GPU since Turing runs it (JIT-compiled;
 # CUDA 13 dropped the older ones)
@@ -51,10 +51,7 @@ def ptx_module(nodes, timings=None):
     timings = {} if timings is None else timings
     start = time.perf_counter()
     names = kernel_names(nodes)
-    kernels = {}
-    for node, name in names.items():
-        kernels.setdefault(name, node.op.kernel)
-    source = module_source(list(kernels.items()))
+    source = module_source(list(distinct_kernels(names).items()))
     timings["codegen"] = time.perf_counter() - start
     nvcc = nvcc_path()
     key = cache_key(
