@@ -2,6 +2,9 @@
 
     python bench/run.py [--only W1,W4] [--peers numpy,jax] [--threads N] [--reps 7]
                         [--inductor] [--smoke] [--out PATH]
+    python bench/run.py --device cuda [--reps 7] [--smoke] [--out PATH]
+
+``--device cuda`` runs issue 10's GPU benchmark instead (gpu.py).
 
 Every workload (workloads.py, mlp.py, first_call.py) runs through graphad and, in the same
 process, through NumPy and whichever of JAX (jax.jit), PyTorch (eager; ``--inductor`` adds
@@ -295,7 +298,16 @@ def parse_args(argv):
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    device, rest = split_device(argv)
+    if device == "cuda":
+        import gpu
+
+        return gpu.main(rest)
+    if device != "cpu":
+        print(f"bench/run.py: --device must be cpu or cuda, not {device!r}")
+        return 2
+    args = parse_args(rest)
     frameworks, missing = frameworks_to_run(args.peers, args.inductor)
     if "torch" in frameworks or "inductor" in frameworks:
         import torch
@@ -356,6 +368,23 @@ def main(argv=None) -> int:
         print(f"\nwrote {out}")
     print("\nall checks passed" if not failed else "\nSOME CHECKS FAILED")
     return 1 if failed else 0
+
+
+def split_device(argv):
+    """(the --device value, "cpu" by default; the other arguments).
+
+    >>> split_device(["--device", "cuda", "--smoke"]), split_device(["--device=cpu"])
+    (('cuda', ['--smoke']), ('cpu', []))
+    """
+    device, rest, it = "cpu", [], iter(argv)
+    for arg in it:
+        if arg == "--device":
+            device = next(it, "")
+        elif arg.startswith("--device="):
+            device = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+    return device, rest
 
 
 def default_path(report: dict) -> str:

@@ -13,3 +13,15 @@ ga.config.rewrite_checks = True
 def mode(request):
     """Each mode whose backend a test should run on."""
     return request.param
+
+
+@pytest.fixture
+def emulated_cuda(tmp_path, monkeypatch):
+    """``device=cuda`` on the host emulation of a GPU (tests/backend/cuda_device.py)
+    for the functions the test compiles; the fixture's value is the device."""
+    from graphad.backend.cuda.runtime import use_device
+    from tests.backend.cuda_device import EmulatedDevice
+
+    monkeypatch.setattr(ga.config, "device", "cuda")
+    with use_device(EmulatedDevice(tmp_path)) as device:
+        yield device

@@ -31,7 +31,7 @@ def run():
     yield module
     sys.path[:] = path
     for name in set(sys.modules) - modules:
-        if name in SIBLINGS:
+        if name in (*SIBLINGS, "gpu"):  # gpu.py: imported for --device cuda
             del sys.modules[name]
 
 
@@ -100,3 +100,29 @@ def test_a_framework_that_raises_is_an_error_not_a_crash(run):
 def test_docstring_examples(run, name):
     module = run if name == "run" else sys.modules[name]
     assert doctest.testmod(module, optionflags=doctest.ELLIPSIS).failed == 0
+
+
+def test_gpu_bench_runs_on_the_emulated_device(run, tmp_path, capsys):
+    """``--device cuda``'s workloads, checks and table, on the host emulation of a GPU
+    (tests/backend/cuda_device.py); on a GPU, ``python bench/run.py --device cuda``."""
+    import gpu
+
+    from tests.backend.cuda_device import EmulatedDevice
+
+    old = ga.config.device
+    try:
+        status = gpu.main(["--smoke"], device=EmulatedDevice(tmp_path))
+    finally:
+        ga.config.device = old
+    out = capsys.readouterr().out
+    assert status == 0, out
+    for name in ("W1", "W3", "W4"):
+        assert re.search(rf"^{name} +graphad +[0-9.]+ms", out, re.M), out
+    assert re.search(r"W1 +graphad .* \d\.\d\dc ", out) and "copy:" in out, out
+
+
+def test_device_cuda_without_a_gpu_says_why(tmp_path):
+    cmd = [sys.executable, os.path.join(BENCH, "run.py"), "--device", "cuda", "--smoke"]
+    env = dict(os.environ, GRAPHAD_NO_GPU="1")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 2 and "GRAPHAD_NO_GPU" in proc.stdout, proc.stdout + proc.stderr

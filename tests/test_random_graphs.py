@@ -24,6 +24,7 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
+import pytest
 import scipy.special as sps
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -802,6 +803,35 @@ def strided(a):
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None)
 @given(cases())
 def test_random_graph_matches_numpy(case):
+    check_case(case, MODES)
+
+
+@pytest.fixture(scope="module")
+def emulated_gpu(tmp_path_factory):
+    """``device=cuda`` on the host emulation of a GPU (tests/backend/cuda_device.py)."""
+    from graphad.backend.cuda.runtime import use_device
+    from tests.backend.cuda_device import EmulatedDevice
+
+    old = ga.config.device
+    ga.config.device = "cuda"
+    try:
+        with use_device(EmulatedDevice(tmp_path_factory.mktemp("gpu"))) as device:
+            yield device
+    finally:
+        ga.config.device = old
+
+
+@settings(max_examples=max(EXAMPLES // 10, 1), deadline=None, derandomize=True, database=None)
+@given(case=cases())
+def test_random_graph_on_the_cuda_backend(emulated_gpu, case):
+    """The CUDA backend (kernels, cuBLAS's contract, views, host steps, transfers) on
+    the host emulation; tests/backend/test_cuda_gpu.py runs all examples on a GPU."""
+    check_case(case, ["FAST_RUN"])
+
+
+def check_case(case, modes):
+    """Compile ``case`` in each of ``modes`` and compare with NumPy, on the arrays and
+    on strided views of them."""
     expected = [to_numpy(tree, case.arrays) for tree in case.trees]
     outs = [to_graphad(tree, case.variables) for tree in case.trees]
     for k, (out, want) in enumerate(zip(outs, expected)):
@@ -813,10 +843,11 @@ def test_random_graph_matches_numpy(case):
             s is None or s == n for s, n in zip(static, want.shape)
         ), f"output {k}: static shape {static} contradicts the computed shape {want.shape}"
     used = case.used()
-    for mode in MODES:
+    for mode in modes:
         # one output is passed as a variable (the call returns an array), several as a list
         f = ga.function([case.variables[i] for i in used], outs if len(outs) > 1 else outs[0],
                         mode=mode)  # fmt: skip
+        assert (f.maker.vm.device is not None) == (ga.config.device == "cuda"), mode
         args = [case.arrays[i].copy() for i in used]
         got = f(*args)
         for i, arg in zip(used, args):

@@ -15,6 +15,7 @@ class _GradIdentity(Op):
 
     fusion_kind = "elemwise"
     view_map = {0: 0}
+    reads_values = False
 
     def make_node(self, x):
         x = as_tensor_variable(x)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend.cuda.runtime import DeviceArray
 from ..errors import GraphadTypeError
 from ..graph.basic import Variable
+from . import shared as _shared
 from .maker import FunctionMaker
 
 
@@ -24,12 +26,15 @@ def function(
     on_unused_input="raise",
     allow_input_downcast=None,
     profile=False,
+    outputs_on_device=False,
 ):
     """Compile a callable from symbolic ``inputs`` to ``outputs``.
 
     ``outputs`` is a variable (the call returns one array) or a list (it returns a
     list). ``updates`` are ``(shared_variable, expression)`` pairs written after the
-    outputs are computed, all reading the old values.
+    outputs are computed, all reading the old values. With ``device=cuda``, a call
+    downloads its outputs unless ``outputs_on_device`` (then they are DeviceArrays,
+    which CUDA functions take as arguments without a transfer).
 
     >>> import graphad as ga
     >>> x, y = ga.scalar("x"), ga.scalar("y")
@@ -44,7 +49,7 @@ def function(
     if allow_input_downcast not in (None, True, False):
         raise GraphadTypeError("allow_input_downcast must be None, True or False")
     maker = FunctionMaker(inputs, outs, updates, givens, mode, on_unused_input)
-    return Function(maker, single, name, allow_input_downcast, profile)
+    return Function(maker, single, name, allow_input_downcast, profile, None, outputs_on_device)
 
 
 class Function:
@@ -59,7 +64,16 @@ class Function:
     ([2.0, 5.0], [6.0])
     """
 
-    def __init__(self, maker, single, name, allow_input_downcast, profile, shared=None):
+    def __init__(
+        self,
+        maker,
+        single,
+        name,
+        allow_input_downcast,
+        profile,
+        shared=None,
+        outputs_on_device=False,
+    ):
         self.maker = maker
         self.single = single
         self.name = name
@@ -73,6 +87,14 @@ class Function:
             for var in maker.update_vars
         ]
         self.input_names = [v.name for v in maker.fgraph.inputs]
+        # on a GPU: the slots device steps read (uploaded once per call), bytes moved
+        self.outputs_on_device = bool(outputs_on_device)
+        self._device = maker.vm.device
+        self._device_slots = set()
+        self.moved = [0, 0]  # bytes the arguments and results moved: up, down
+        for thunk, ins, *_ in maker.vm.steps:
+            if getattr(thunk, "runs_as", "host") != "host":
+                self._device_slots.update(ins)
         if profile:
             from .profile import Profile
 
@@ -81,7 +103,7 @@ class Function:
             self.profile = None
         # compiled functions run their calls in C (kernels/graphad_runner.h)
         runner = None
-        if self.profile is None and maker.mode.backend == "c":
+        if self.profile is None and maker.mode.backend == "c" and self._device is None:
             runner = maker.vm.runner(self)
         self._runner = runner
         self._fast = None if runner is None else runner.call
@@ -97,6 +119,8 @@ class Function:
         return self.maker.fgraph.inputs
 
     def __call__(self, *args, **kwargs):
+        if _ON_DEVICE[0] and self._device is None:
+            self._shared_to_host()
         fast = self._fast
         if fast is not None:
             if self._quiet:
@@ -110,10 +134,13 @@ class Function:
         values = self._bind(args, kwargs)
         vm = self.maker.vm
         storage = self.storage
-        for var, value in zip(self.inputs, values):
-            storage[vm.slot[var]] = value
-        for slot, var in zip(self._shared_slots, self.shared):
-            storage[slot] = var.container[0]
+        if self._device is not None:
+            self._place(storage, values)
+        else:
+            for var, value in zip(self.inputs, values):
+                storage[vm.slot[var]] = value
+            for slot, var in zip(self._shared_slots, self.shared):
+                storage[slot] = var.container[0]
         try:
             vm.run(storage, profile=self.profile is not None)
             results = [storage[vm.slot[v]] for v in self.fgraph.outputs]
@@ -126,18 +153,60 @@ class Function:
         held = [*values, *(s.container[0] for s in self.shared)]
         outputs = []
         for r in results[:n]:
-            outputs.append(_private(np.asarray(r), held + outputs))
+            outputs.append(self._result(r, held + outputs, self.outputs_on_device))
         held += outputs
         new_values = []
         for value, var in zip(results[n:], self._update_targets):
-            new_values.append(_private(np.asarray(value, dtype=var.dtype), held + new_values))
+            new_values.append(self._result(value, held + new_values, None, var.dtype))
         for var, value in zip(self._update_targets, new_values):
             var.container[0] = value
+            if isinstance(value, DeviceArray):
+                _ON_DEVICE[0] = True
         if self.profile is not None:
             self.profile.calls += 1
         if self.single:
             return outputs[0]
         return outputs
+
+    def _place(self, storage, values):
+        """A GPU function's arguments and shared values into ``storage``: uploaded
+        where device steps read them (a shared value then stays on the device)."""
+        device, slot, read = self._device, self.maker.vm.slot, self._device_slots
+        up = device.uploaded
+        for var, value in zip(self.inputs, values):
+            k = slot[var]
+            storage[k] = device.to_device(value) if k in read else value
+        for k, var in zip(self._shared_slots, self.shared):
+            value = var.container[0]
+            if k in read and not isinstance(value, DeviceArray):
+                value = var.container[0] = device.upload(value)
+                _ON_DEVICE[0] = True
+            storage[k] = value
+        self.moved[0] += device.uploaded - up
+
+    def _result(self, value, held, on_device, dtype=None):
+        """An output (or, with ``on_device`` None, an update's new value) as the call
+        hands it out: never an array someone else holds; downloaded from the device
+        unless ``on_device``; an update's value stays where it was computed."""
+        if isinstance(value, DeviceArray):
+            if on_device is False:
+                down = value.device.downloaded
+                host = value.get()
+                self.moved[1] += value.device.downloaded - down
+                return host
+            if any(isinstance(h, DeviceArray) and value.shares_memory(h) for h in held):
+                return value.copy()
+            return value
+        value = _private(np.asarray(value, dtype=dtype), held)
+        if on_device and self._device is not None:
+            return self._device.upload(value)
+        return value
+
+    def _shared_to_host(self):
+        """Bring this (CPU) function's shared values back from a device."""
+        for var in self.shared:
+            if isinstance(var.container[0], DeviceArray):
+                var.container[0] = var.container[0].get()
 
     def _run(self, fast, args, kwargs):
         """The C runner's call: as it is, or after Python's checks of the arguments."""
@@ -169,6 +238,11 @@ class Function:
             what = f"input {pos}" + (f" ({var.name!r})" if var.name else "")
             if value is _MISSING:
                 raise GraphadTypeError(f"{self._label()} is missing a value for {what}")
+            if isinstance(value, DeviceArray):
+                if self._device is not None:
+                    result.append(_device_argument(var, value, f"{self._label()}: {what}"))
+                    continue
+                value = value.get()  # a CPU function reads it on the host
             result.append(
                 var.type.filter(value, allow_downcast=self.allow_input_downcast, what=what)
             )
@@ -201,6 +275,7 @@ class Function:
             self.allow_input_downcast,
             self.profile is not None,
             shared,
+            self.outputs_on_device,
         )
 
     def __reduce__(self):
@@ -213,6 +288,7 @@ class Function:
                 self.allow_input_downcast,
                 self.profile is not None,
                 self.shared,
+                self.outputs_on_device,
             ),
         )
 
@@ -220,15 +296,37 @@ class Function:
         return f"<graphad Function {self.name or ''} ({len(self.inputs)} inputs)>"
 
 
-def _rebuild_function(maker, single, name, allow_input_downcast, profile, shared):
-    return Function(maker, single, name, allow_input_downcast, profile, shared)
+def _rebuild_function(*args):
+    return Function(*args)
 
 
 def _private(value, held):
     """``value``, copied if it is read-only or shares memory with an array in ``held``."""
-    if not value.flags.writeable or any(np.may_share_memory(value, h) for h in held):
+    if not value.flags.writeable or any(
+        isinstance(h, np.ndarray) and np.may_share_memory(value, h) for h in held
+    ):
         return value.copy()
     return value
+
+
+def _device_argument(var, value, what):
+    """A DeviceArray argument of a GPU function, checked as ``var.type.filter`` checks
+    a host one (no casts: a device array is taken as it is)."""
+    shape = var.type.shape
+    if (
+        value.dtype.name != var.type.dtype
+        or value.ndim != len(shape)
+        or any(s is not None and s != n for s, n in zip(shape, value.shape))
+    ):
+        raise GraphadTypeError(
+            f"{what} is a DeviceArray of dtype {value.dtype.name} and shape {value.shape}; "
+            f"expected {var.type} (device arrays are not cast: cast before uploading, or "
+            "pass a NumPy array)"
+        )
+    return value
+
+
+_ON_DEVICE = _shared.ON_DEVICE
 
 
 class _Missing:

@@ -70,17 +70,19 @@ class FunctionMaker:
     def _thunk_maker(self):
         from ..backend.numpy import make_thunk
         from ..config import config
+        from ..errors import MissingToolError
 
-        if config.device == "cuda":
-            _warn_once(
-                "device=cuda: the CUDA backend cannot run kernels yet (its kernels are "
-                "generated and compile-checked, the runtime is not written); compiled "
-                "functions run on the CPU"
-            )
         if self.mode.backend not in ("c", "debug"):
             return make_thunk
+        if config.device == "cuda" and self.mode.backend == "c":
+            try:
+                from ..backend.cuda.runtime import current_device
+                from ..backend.cuda.thunks import thunk_maker as cuda_thunk_maker
+
+                return cuda_thunk_maker(self.fgraph, self.timings, current_device())
+            except MissingToolError as exc:
+                _warn_once(f"{exc}; compiled functions run on the CPU")
         from ..backend.c.module import thunk_maker
-        from ..errors import MissingToolError
         from .debug import thunk_maker as debug_thunk_maker
 
         try:

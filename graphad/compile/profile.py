@@ -28,6 +28,10 @@ class Profile:
         vm.node_time = [0.0] * len(vm.order)
         vm.node_calls = [0] * len(vm.order)
         self.calls = 0
+        self.function.moved[:] = [0, 0]
+        for thunk, *_ in vm.steps:
+            if hasattr(thunk, "moved"):
+                thunk.moved[:] = [0, 0]
 
     def compile_split(self) -> dict:
         """Seconds per compile phase (PHASES' keys), and "total"."""
@@ -43,8 +47,9 @@ class Profile:
 
     def summary(self) -> str:
         """Per-node time, calls and share of the total, slowest first; how each node
-        ran (a fused C kernel, BLAS, or NumPy); the time per kind; and the compile
-        time split into its phases.
+        ran (a fused C kernel, BLAS, or NumPy; on a GPU a CUDA kernel, cuBLAS, a view,
+        or the host); the time per kind; on a GPU the bytes each node moved between
+        host and device; and the compile time split into its phases.
 
         >>> import graphad as ga
         >>> x = ga.vector("x")
@@ -68,15 +73,33 @@ class Profile:
                 f"{node.op.describe_node(node)}"
             )
         lines.append("by kind:")
-        for kind in ("C kernel", "BLAS", "NumPy"):
+        for kind in ("C kernel", "BLAS", "NumPy", "CUDA kernel", "cuBLAS", "view", "host"):
             n = kinds.count(kind)
             if n:
                 t = sum(tn for tn, k in zip(vm.node_time, kinds) if k == kind)
                 lines.append(
                     f"  {kind:9s} {n:4d} node(s) {t * 1e3:10.3f} ms {100 * t / total:6.1f}%"
                 )
+        if vm.device is not None:
+            lines += self._transfers(vm)
         split = self.compile_split()
         lines.append(f"compile: {split['total'] * 1e3:.1f} ms")
         for key, label in PHASES:
             lines.append(f"  {label:34s} {split[key] * 1e3:9.1f} ms")
         return "\n".join(lines)
+
+    def _transfers(self, vm) -> list:
+        """The transfers between host and device, per node that made any."""
+        up, down = self.function.moved
+        lines = [
+            f"device {vm.device.name}: bytes moved (host -> device / device -> host):",
+            f"  {up:12d} / {down:12d}  arguments, shared values and results",
+        ]
+        for thunk, _, _, node, _ in vm.steps:
+            moved = getattr(thunk, "moved", (0, 0))
+            if any(moved):
+                lines.append(
+                    f"  {moved[0]:12d} / {moved[1]:12d}  {thunk.runs_as}: "
+                    f"{node.op.describe_node(node)}"
+                )
+        return lines

@@ -1,16 +1,22 @@
 """Shared variables: graph leaves whose value lives across calls and updates.
 
 A shared variable's type (dtype and rank) is fixed at creation; every size is
-``None`` so ``set_value`` may change the shape.
+``None`` so ``set_value`` may change the shape. A GPU function keeps the values it
+reads on its device (a DeviceArray in the container): ``get_value`` downloads them,
+``set_value`` uploads, and a CPU function that reads one brings it back.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..backend.cuda.runtime import DeviceArray
 from ..errors import GraphadTypeError
 from ..tensor.type import TensorType
 from ..tensor.variable import TensorVariable
+
+# set once a shared value has moved to a device: CPU functions then check theirs
+ON_DEVICE = [False]
 
 
 class SharedVariable(TensorVariable):
@@ -32,12 +38,21 @@ class SharedVariable(TensorVariable):
         return f"the value of shared variable {self.name!r}" if self.name else "the value"
 
     def get_value(self, borrow=False):
-        """The current value (a copy unless ``borrow``)."""
+        """The current value (a copy unless ``borrow``; one on a device is downloaded)."""
         value = self.container[0]
+        if isinstance(value, DeviceArray):
+            return value.get()
         return value if borrow else value.copy()
 
     def set_value(self, value, borrow=False):
-        """Set the value; its dtype and rank must match the variable's type."""
+        """Set the value; its dtype and rank must match the variable's type. A value
+        that lives on a device is replaced there (an upload)."""
+        current = self.container[0]
+        if isinstance(value, DeviceArray):
+            self._check(value)
+            self.container[0] = value if borrow else value.copy()
+            ON_DEVICE[0] = True
+            return
         if not isinstance(value, np.ndarray):
             try:
                 value = np.asarray(value)
@@ -46,13 +61,19 @@ class SharedVariable(TensorVariable):
                     f"set_value of shared variable {self.name or ''!r}: cannot read "
                     f"{value!r} as an array ({exc})"
                 ) from None
+        self._check(value)
+        if isinstance(current, DeviceArray):
+            self.container[0] = current.device.upload(value)
+            return
+        self.container[0] = value if borrow else value.copy()
+
+    def _check(self, value):
         if value.dtype.name != self.type.dtype or value.ndim != self.type.ndim:
             raise GraphadTypeError(
                 f"set_value of shared variable {self.name or ''!r}: expected dtype "
                 f"{self.type.dtype} with {self.type.ndim} dimension(s), got dtype "
                 f"{value.dtype} with {value.ndim}; cast with value.astype('{self.type.dtype}')"
             )
-        self.container[0] = value if borrow else value.copy()
 
     def clone(self):
         # a shared variable stands for its storage: graph copies keep the same object
@@ -60,7 +81,8 @@ class SharedVariable(TensorVariable):
 
     @property
     def value(self):
-        return self.container[0]
+        value = self.container[0]
+        return value.get() if isinstance(value, DeviceArray) else value
 
     def __reduce__(self):
         return (_rebuild_shared, (self.type, self.container[0], self.name))

@@ -59,6 +59,8 @@ class VM:
         ]
         leaves = _leaves(order) + [v for v in fgraph.outputs if v.owner is None]
         self.constants = [(self.slot[v], v.data) for v in leaves if isinstance(v, Constant)]
+        # the GPU the steps run on (the CUDA backend's make_thunk names it), or None
+        self.device = getattr(make_thunk, "device", None)
         self.node_time = [0.0] * len(order)
         self.node_calls = [0] * len(order)
         # the recycling allocator, when compiled code runs here (the runtime module)
@@ -68,10 +70,13 @@ class VM:
     def backends(self) -> list:
         """How each step runs, in schedule order: "C kernel" (a fused loop of the
         function's module), "BLAS" (a product through the runtime's BLAS driver) or
-        "NumPy" (the reference implementation)."""
+        "NumPy" (the reference implementation); on a GPU "CUDA kernel", "cuBLAS",
+        "view" (of a device array) or "host" (NumPy, with transfers)."""
         found = []
         for thunk, _, _, node, _ in self.steps:
-            if getattr(thunk, "kind", "numpy") != "c":
+            if hasattr(thunk, "runs_as"):
+                found.append(thunk.runs_as)
+            elif getattr(thunk, "kind", "numpy") != "c":
                 found.append("NumPy")
             else:
                 found.append("C kernel" if hasattr(node.op, "kernel") else "BLAS")
@@ -108,6 +113,8 @@ class VM:
                     raise
                 raise err from exc
             if profile:
+                if hasattr(thunk, "synchronize"):  # a GPU's launches return at once
+                    thunk.synchronize()
                 self.node_time[k] += time.perf_counter() - start
                 self.node_calls[k] += 1
             if self.check_nan:
@@ -123,7 +130,7 @@ class VM:
         when the runtime module is not loaded or the call must stay in Python (DEBUG's
         NaN checks)."""
         runtime = sys.modules.get("graphad_pool")
-        if runtime is None or self.check_nan:
+        if runtime is None or self.check_nan or self.device is not None:
             return None
         slot = self.slot
         inputs = tuple(

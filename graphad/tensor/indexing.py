@@ -226,6 +226,7 @@ class Subtensor(Op):
     def __init__(self, spec):
         self.spec = tuple(spec)
         self.view_map = {} if _is_advanced(self.spec) else {0: 0}
+        self.reads_values = bool(_is_advanced(self.spec))  # basic indices only view
 
     def __str__(self):
         return f"Subtensor{{{_spec_text(self.spec)}}}"

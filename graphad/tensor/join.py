@@ -179,6 +179,7 @@ class Split(Op):
     def __init__(self, axis, n_outputs, sections):
         self.axis, self.n_outputs, self.sections = int(axis), int(n_outputs), bool(sections)
         self.view_map = {i: 0 for i in range(self.n_outputs)}
+        self.reads_values = False
 
     def make_node(self, x, *indices):
         x = as_tensor_variable(x)

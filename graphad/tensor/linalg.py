@@ -32,6 +32,13 @@ class _ThroughBlas:
             return None
         return blas.function(self.driver, node)
 
+    def cuda_callable(self, node):
+        """``fn(device, inputs) -> [output]`` computing ``node`` on a GPU (cuBLAS), or
+        None."""
+        from ..backend.cuda import cublas
+
+        return cublas.function(self.driver, node)
+
 
 def check_inner(a, b):
     """ShapeError, worded as the BLAS driver words it, unless the last axis of ``a``

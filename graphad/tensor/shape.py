@@ -41,6 +41,7 @@ class Shape(Op):
     """``x.shape`` as an int64 vector."""
 
     fusion_kind = "injective"
+    reads_values = False
 
     def make_node(self, x):
         x = as_tensor_variable(x)
@@ -64,6 +65,7 @@ class ShapeI(Op):
 
     __props__ = ("i",)
     fusion_kind = "injective"
+    reads_values = False
 
     def __init__(self, i):
         self.i = int(i)
@@ -192,6 +194,7 @@ class DimShuffle(Op):
     __props__ = ("pattern",)
     fusion_kind = "injective"
     view_map = {0: 0}
+    reads_values = False
 
     def __init__(self, pattern):
         self.pattern = tuple(p if p == "x" else int(p) for p in pattern)
@@ -330,6 +333,7 @@ class Reshape(Op):
     __props__ = ("ndim",)
     fusion_kind = "injective"
     view_map = {0: 0}
+    reads_values = False
 
     def __init__(self, ndim):
         self.ndim = int(ndim)
@@ -582,6 +586,7 @@ class BroadcastTo(Op):
 
     fusion_kind = "injective"
     view_map = {0: 0}
+    reads_values = False
 
     def make_node(self, x, *shp):
         x = as_tensor_variable(x)

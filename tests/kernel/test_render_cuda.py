@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import graphad as ga
-from graphad.backend.c.module import kernel_nodes
+from graphad.backend.c.module import distinct_kernels, kernel_names, kernel_nodes
 from graphad.compile.modes import Mode
 from graphad.kernel.render_cuda import module_source
 from tests.tensor.op_specs import ROWS
@@ -154,14 +154,15 @@ def test_ptx_modules_are_built_once_and_cached(tmp_path, monkeypatch):
     for _ in range(3):
         h = ga.tanh(h * 0.5 + 1)  # one kernel: too short to split
     f = ga.function([x], [h.sum(axis=1), ga.exp(x) * 2], mode=REWRITTEN)
-    nodes = kernel_nodes(f.maker.fgraph)
+    names = kernel_names(kernel_nodes(f.maker.fgraph))
     first, second = {}, {}
-    path, names = ptx_module(nodes, first)
-    again, _ = ptx_module(nodes, second)
+    path = ptx_module(distinct_kernels(names).items(), first)
+    again = ptx_module(distinct_kernels(names).items(), second)
     assert again == path and first["compiler"] > 0 and second["compiler"] == 0
     ptx = Path(path).read_text()
     assert set(names.values()) <= set(re.findall(r"\.entry\s+(\w+)", ptx))
     assert ".target sm_75" in ptx
+    assert {"gd_copy4", "gd_copy8"} <= set(re.findall(r"\.entry\s+(\w+)", ptx))
 
 
 def test_missing_nvcc_says_how_to_install(monkeypatch):

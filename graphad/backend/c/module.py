@@ -101,14 +101,15 @@ PyMODINIT_FUNC PyInit_{MODULE}(void)
 
 
 @functools.cache
-def headers_digest() -> str:
-    """The sha256 of graphad's C headers (kernels/*.h): generated sources include them,
-    so a module built against other headers is another cache entry."""
+def headers_digest(cuda=False) -> str:
+    """The sha256 of graphad's C headers (kernels/*.h; graphad_cuda.h only for ``cuda``
+    modules): generated sources include them, so a module built against other headers
+    is another cache entry."""
     from .. import kernels_dir
 
     digest = hashlib.sha256()
     for name in sorted(os.listdir(kernels_dir())):
-        if name.endswith(".h"):
+        if name.endswith(".h") and (cuda or name != "graphad_cuda.h"):
             digest.update(name.encode() + b"\0")
             with open(os.path.join(kernels_dir(), name), "rb") as fh:
                 digest.update(fh.read())
@@ -211,18 +212,20 @@ def load_pool():
     return pool
 
 
-def _checked_thunk(node, fn):
-    """A kernel writes each full-shape output over its whole iteration space (the
-    broadcast of its prologue's inputs) and a reduction's result at the reduced shape.
-    That is right unless a dimension the graph leaves unknown is 1 in all the inputs one
-    output reads, or larger in an epilogue input than in the reduced shape; then the
-    NumPy reference runs this call."""
+def kernel_fits(node):
+    """``fits(shapes)``: whether kernel ``node``'s compiled code is right for input
+    arrays of ``shapes``. A kernel writes each full-shape output over its whole
+    iteration space (the broadcast of its prologue's inputs) and a reduction's result
+    at the reduced shape. That is right unless a dimension the graph leaves unknown is
+    1 in all the inputs one output reads, or larger in an epilogue input than in the
+    reduced shape; then the NumPy reference must run the call. None when it is always
+    right (one output, and no reduction with an epilogue input)."""
     kernel = node.op.kernel
     red = kernel.reduce
     first, late = sorted(kernel.prologue_inputs()), sorted(kernel.epilogue_inputs())
+    if len(node.outputs) == 1 and not (red is not None and late):
+        return None
     deps = [sorted(kernel.input_deps(r)) for r in kernel.full_outputs]
-    several = len(node.outputs) > 1
-    reference = numpy_thunk(node)
 
     def fits(shapes):
         full = np.broadcast_shapes(*(shapes[i] for i in first))
@@ -232,6 +235,16 @@ def _checked_thunk(node, fn):
                 return False
             full = (1,) * (red.ndim - len(full)) + full
         return all(np.broadcast_shapes(*(shapes[i] for i in d)) == full for d in deps)
+
+    return fits
+
+
+def _checked_thunk(node, fn):
+    """A thunk of kernel ``node``'s compiled function ``fn`` that runs the NumPy
+    reference for the calls ``kernel_fits`` refuses."""
+    fits = kernel_fits(node) or (lambda shapes: True)
+    several = len(node.outputs) > 1
+    reference = numpy_thunk(node)
 
     def thunk(inputs):
         try:
@@ -284,10 +297,7 @@ def thunk_maker(fgraph, timings=None):
         if fn is None:
             return numpy_thunk(node)
 
-        kernel = getattr(node.op, "kernel", None)
-        if kernel is not None and (
-            len(node.outputs) > 1 or (kernel.reduce is not None and kernel.epilogue_inputs())
-        ):
+        if getattr(node.op, "kernel", None) is not None and kernel_fits(node) is not None:
             return _checked_thunk(node, fn)
 
         def thunk(inputs):

@@ -15,7 +15,7 @@ import time
 
 from ...errors import KernelError, MissingToolError
 from ...kernel.render_cuda import module_source
-from ..c.module import distinct_kernels, headers_digest, kernel_names
+from ..c.module import headers_digest
 
 # the virtual architecture the PTX is for: every GPU since Turing runs it (JIT-compiled;
 # CUDA 13 dropped the older ones)
@@ -41,21 +41,21 @@ def _nvcc_identity(nvcc) -> str:
     return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else nvcc
 
 
-def ptx_module(nodes, timings=None):
-    """(path of the cached PTX, {node: kernel name}) for the fused kernel ``nodes``;
-    equal kernels share one entry. ``timings`` gets "codegen" and "compiler" seconds
-    (the compiler's 0 on a cache hit)."""
+def ptx_module(kernels, timings=None):
+    """The path of the cached PTX of ``kernels`` (a list of (name, Kernel), as
+    ``distinct_kernels`` gives them; the runtime's copy kernels are always in it).
+    ``timings`` gets "codegen" and "compiler" seconds (the compiler's 0 on a cache
+    hit)."""
     from .. import kernels_dir
     from ..cache import cache_key, default_cache
 
     timings = {} if timings is None else timings
     start = time.perf_counter()
-    names = kernel_names(nodes)
-    source = module_source(list(distinct_kernels(names).items()))
+    source = module_source(list(kernels))
     timings["codegen"] = time.perf_counter() - start
     nvcc = nvcc_path()
     key = cache_key(
-        source, nvcc=_nvcc_identity(nvcc), arch=ARCH, headers=headers_digest(), kind="ptx"
+        source, nvcc=_nvcc_identity(nvcc), arch=ARCH, headers=headers_digest(cuda=True), kind="ptx"
     )
     timings.setdefault("compiler", 0.0)
 
@@ -74,4 +74,4 @@ def ptx_module(nodes, timings=None):
             )
         timings["compiler"] += time.perf_counter() - begin
 
-    return default_cache().get(key, build, name="kernels", suffix=".ptx"), names
+    return default_cache().get(key, build, name="kernels", suffix=".ptx")

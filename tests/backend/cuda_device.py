@@ -1,0 +1,148 @@
+"""A host emulation of a GPU for the CUDA backend's tests (graphad/backend/cuda).
+
+``EmulatedDevice`` implements ``runtime.Device`` on the CPU:
+- device memory is host memory (NumPy buffers), so transfers are memmoves;
+- modules are the generated CUDA source compiled as host C++ with
+  tests/kernel/cuda_emulate.h (one thread per block: a grid-stride loop covers every
+  element from block 0, and a two-stage reduction's first stage runs every block);
+  the kernels of all modules are built together, one compiler run per batch;
+- ``gemm`` is cuBLAS's ``gemmStridedBatched`` contract (column-major, operations,
+  leading dimensions, batch strides, the same argument checks), computed by NumPy.
+
+So the whole backend above the driver (plans, argument structs, uploads and
+downloads, views, shared values on the device, the cuBLAS mapping, host fallbacks)
+runs and is checked against the reference without a GPU. What it cannot show is
+what only a GPU does: many threads per block combining in shared memory.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from graphad.backend.cuda.runtime import Device
+from graphad.kernel.render_cuda import module_source
+
+REPO = Path(__file__).resolve().parents[2]
+EMULATE_H = REPO / "tests" / "kernel" / "cuda_emulate.h"
+
+
+class EmulatedDevice(Device):
+    name = "emulated (host)"
+
+    def __init__(self, folder):
+        super().__init__()
+        self.folder = Path(folder)
+        self.names = {}  # Kernel -> its name in the emulated libraries
+        self.pending = []  # (name, Kernel) not built yet
+        self.library = {}  # name -> the CDLL holding it
+        self.launched = []  # the kernels launched, by name
+        self.gemms = 0
+
+    # memory: host buffers
+    def alloc(self, nbytes):
+        return np.empty(nbytes, np.uint8)
+
+    def address(self, alloc):
+        return alloc.ctypes.data
+
+    def htod(self, ptr, host):
+        ctypes.memmove(ptr, host.ctypes.data, host.nbytes)
+
+    def dtoh(self, host, ptr):
+        ctypes.memmove(host.ctypes.data, ptr, host.nbytes)
+
+    def dtod(self, dst, src, nbytes):
+        ctypes.memmove(dst, src, nbytes)
+
+    # modules: every kernel once, built in batches
+    def module(self, kernels, timings=None):
+        local = {}
+        for name, kernel in kernels:
+            if kernel not in self.names:
+                self.names[kernel] = f"e{len(self.names)}"
+                self.pending.append((self.names[kernel], kernel))
+            local[name] = self.names[kernel]
+        return _Module(local)
+
+    def build(self):
+        """Compile the kernels registered since the last build (and the copies)."""
+        cxx = shutil.which("g++") or shutil.which("c++")
+        if cxx is None:
+            pytest.skip("the CUDA emulation needs a C++ compiler (apt-get install g++)")
+        n = len(list(self.folder.glob("emulated*.so")))
+        src, lib = self.folder / f"emulated{n}.cpp", self.folder / f"emulated{n}.so"
+        src.write_text(module_source(self.pending))
+        cmd = [cxx, "-x", "c++", "-O0", "-w", "-shared", "-fPIC", "-include", str(EMULATE_H)]
+        cmd += [f"-I{REPO / 'kernels'}", str(src), "-o", str(lib)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        library = ctypes.CDLL(str(lib))
+        for name, _ in self.pending:
+            self.library[name] = library
+        self.library["gd_copy"] = library
+        self.pending = []
+
+    def launch(self, function, grid, block, args, extra=()):
+        base = function.split("_stage")[0]
+        base = "gd_copy" if base.startswith("gd_copy") else base
+        if base not in self.library:
+            self.build()
+        library = self.library[base]
+        fn = getattr(library, function)
+        fn.argtypes = [type(args)] + [type(e) for e in extra]
+        fn.restype = None
+        blocks = grid if function.endswith("_stage1") else 1
+        for b in range(blocks):
+            library.gd_emulate_block(b, blocks)
+            fn(args, *extra)
+        self.launched.append(function)
+
+    # cuBLAS's contract, by NumPy
+    def gemm(self, dtype, ta, tb, m, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c, ldc, sc, batch):
+        checks = [
+            min(m, n, k, batch) >= 0,
+            lda >= max(1, k if ta else m),
+            ldb >= max(1, n if tb else k),
+            ldc >= max(1, m),
+        ]
+        if not all(checks):  # cuBLAS answers CUBLAS_STATUS_INVALID_VALUE
+            raise RuntimeError(f"invalid gemm arguments {(ta, tb, m, n, k, lda, ldb, ldc)}")
+        self.gemms += 1
+        if min(m, n, batch) == 0:
+            return
+        A = _column_major(a, dtype, (k, m) if ta else (m, k), lda, sa, batch)
+        B = _column_major(b, dtype, (n, k) if tb else (k, n), ldb, sb, batch)
+        C = _column_major(c, dtype, (m, n), ldc, sc, batch)
+        A = A.transpose(0, 2, 1) if ta else A
+        B = B.transpose(0, 2, 1) if tb else B
+        product = np.matmul(A, B) * A.dtype.type(alpha)
+        C[...] = product if beta == 0 else product + A.dtype.type(beta) * C
+
+
+class _Module:
+    def __init__(self, local):
+        self.local = local
+
+    def function(self, name):
+        base, _, stage = name.partition("_stage")
+        if base.startswith("gd_copy"):
+            return name
+        return self.local[base] + (f"_stage{stage}" if stage else "")
+
+
+def _column_major(ptr, dtype, shape, ld, stride, batch):
+    rows, cols = shape
+    dtype = np.dtype(dtype)
+    item = dtype.itemsize
+    if rows == 0 or cols == 0:
+        return np.zeros((batch, rows, cols), dtype)
+    strides = (stride * item, item, ld * item)
+    span = (batch - 1) * stride * item + (rows - 1) * item + (cols - 1) * ld * item + item
+    buffer = (ctypes.c_char * span).from_address(ptr)
+    return np.ndarray((batch, rows, cols), dtype, buffer=buffer, strides=strides)
