@@ -90,11 +90,7 @@ class Function:
         # on a GPU: the slots device steps read (uploaded once per call), bytes moved
         self.outputs_on_device = bool(outputs_on_device)
         self._device = maker.vm.device
-        self._device_slots = set()
         self.moved = [0, 0]  # bytes the arguments and results moved: up, down
-        for thunk, ins, *_ in maker.vm.steps:
-            if getattr(thunk, "runs_as", "host") != "host":
-                self._device_slots.update(ins)
         if profile:
             from .profile import Profile
 
@@ -171,7 +167,7 @@ class Function:
     def _place(self, storage, values):
         """A GPU function's arguments and shared values into ``storage``: uploaded
         where device steps read them (a shared value then stays on the device)."""
-        device, slot, read = self._device, self.maker.vm.slot, self._device_slots
+        device, slot, read = self._device, self.maker.vm.slot, self.maker.vm.device_reads
         up = device.uploaded
         for var, value in zip(self.inputs, values):
             k = slot[var]

@@ -59,8 +59,12 @@ class VM:
         ]
         leaves = _leaves(order) + [v for v in fgraph.outputs if v.owner is None]
         self.constants = [(self.slot[v], v.data) for v in leaves if isinstance(v, Constant)]
-        # the GPU the steps run on (the CUDA backend's make_thunk names it), or None
+        # the GPU the steps run on (the CUDA backend's make_thunk names it), or None,
+        # and the slots its device steps read (uploaded once: constants per storage)
         self.device = getattr(make_thunk, "device", None)
+        self.device_reads = set()
+        for thunk, ins, *_ in self.steps:
+            self.device_reads.update(ins[i] for i in getattr(thunk, "device_inputs", ()))
         self.node_time = [0.0] * len(order)
         self.node_calls = [0] * len(order)
         # the recycling allocator, when compiled code runs here (the runtime module)
@@ -85,6 +89,8 @@ class VM:
     def new_storage(self):
         storage = [None] * self.n_slots
         for slot, data in self.constants:
+            if slot in self.device_reads:
+                data = self.device.upload(data)
             storage[slot] = data
         return storage
 

@@ -58,11 +58,12 @@ class Op(Value):
     identity = None  # the neutral element, when the op has one
     # Outputs that may alias (be views of) an input: {output index: input index}.
     view_map: dict = {}
-    # False when perform's results and errors never depend on the elements of its
-    # array inputs (other than the small ones its shapes and indices are read from):
-    # it reads their shapes (``x.shape``), or makes views (``view_map``) or copies of
-    # them. A device backend then runs perform on stand-ins of the layout instead of
-    # copying the data to the host, and turns the views into views of device memory.
+    # False when perform's errors, output shapes and choice of returning a view never
+    # depend on the elements of its data inputs (the ``view_map`` inputs; all inputs of
+    # an op without one): it reads their shapes (``x.shape``), or makes views of them,
+    # or computes from them only what it returns. A device backend then runs perform
+    # on stand-ins of the layout: a view it returns becomes the same view of device
+    # memory, and only a computed result makes it run perform again on the real data.
     reads_values = True
 
     def __str__(self) -> str:

@@ -33,8 +33,8 @@ class _ThroughBlas:
         return blas.function(self.driver, node)
 
     def cuda_callable(self, node):
-        """``fn(device, inputs) -> [output]`` computing ``node`` on a GPU (cuBLAS), or
-        None."""
+        """(``fn(device, inputs) -> [output]``, the inputs it reads on the device)
+        computing ``node`` on a GPU (cuBLAS), or None."""
         from ..backend.cuda import cublas
 
         return cublas.function(self.driver, node)

@@ -1,4 +1,5 @@
-/* Host emulation of the CUDA kernels of kernel/render_cuda.py, for tests without a GPU:
+/* Host emulation of the CUDA kernels of kernel/render_cuda.py, for tests without a GPU
+ * (tests/backend/cuda_device.py compiles modules with it):
  * the generated source compiles as C++ with one thread per block, so each kernel's
  * loops, offsets, prologue, epilogue and exports run on the CPU and are checked
  * against NumPy. (What needs real threads, the shared-memory combine across them, is

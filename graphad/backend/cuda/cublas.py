@@ -32,15 +32,16 @@ _INT_MAX = 2**31 - 1
 
 
 def function(driver: str, node):
-    """``fn(device, inputs) -> [output]`` computing ``node`` (a MatMul for driver
-    "matmul", a Gemm for "gemm") on the device; None unless every operand is float32,
-    or every operand float64."""
+    """(``fn(device, inputs) -> [output]``, the positions of the inputs it reads on
+    the device) computing ``node`` (a MatMul for driver "matmul", a Gemm for "gemm");
+    None unless every operand is float32, or every operand float64. (Gemm's alpha and
+    beta are read on the host.)"""
     dtypes = {v.dtype for v in (*node.inputs, *node.outputs)}
     if len(dtypes) != 1 or dtypes.pop() not in ("float32", "float64"):
         return None
     if driver == "matmul":
-        return lambda device, inputs: [matmul(device, *inputs)]
-    return lambda device, inputs: [gemm(device, *inputs)]
+        return (lambda device, inputs: [matmul(device, *inputs)]), (0, 1)
+    return (lambda device, inputs: [gemm(device, *inputs)]), (0, 2, 3)
 
 
 def matmul(device, a, b):
@@ -77,9 +78,9 @@ def layout(rows, cols, rs, cs, item):
     >>> layout(3, 4, 16, 4, 4), layout(3, 4, 4, 12, 4), layout(3, 4, 32, 8, 4)
     ((0, 4), (1, 3), None)
     """
-    if (cols <= 1 or cs == item) and (rows <= 1 or (rs % item == 0 and rs // item >= cols)):
+    if (cols <= 1 or cs == item) and (rows <= 1 or (rs % item == 0 and rs // item >= max(cols, 1))):
         return OP_N, max(cols, 1) if rows <= 1 else rs // item
-    if (rows <= 1 or rs == item) and (cols <= 1 or (cs % item == 0 and cs // item >= rows)):
+    if (rows <= 1 or rs == item) and (cols <= 1 or (cs % item == 0 and cs // item >= max(rows, 1))):
         return OP_T, max(rows, 1) if cols <= 1 else cs // item
     return None
 

@@ -12,6 +12,7 @@ emulation the tests use.
 from __future__ import annotations
 
 import ctypes
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -49,8 +50,38 @@ class Plan:
     keep: list = field(default_factory=list)  # scratch arrays alive until the launch ends
 
 
-def _struct(name, fields):
-    return type(f"{name}_args", (ctypes.Structure,), {"_fields_": fields})
+@functools.cache
+def _elementwise_struct(n, nd):
+    """The ctypes twin of an elementwise kernel's ``<name>_args`` (one class per
+    operand count and rank: making one is slow next to a launch)."""
+    fields = [
+        ("p", ctypes.c_void_p * n),
+        ("st", (ctypes.c_longlong * nd) * n),
+        ("shape", ctypes.c_longlong * nd),
+        ("size", ctypes.c_longlong),
+    ]
+    return type("elementwise_args", (ctypes.Structure,), {"_fields_": fields})
+
+
+@functools.cache
+def _reduction_struct(ni, nx, nd):
+    """The ctypes twin of a reduction kernel's ``<name>_args``."""
+    ll, ptr = ctypes.c_longlong, ctypes.c_void_p
+    fields = [
+        ("p", ptr * ni),
+        ("out", ptr),
+        ("xp", ptr * nx),
+        ("st", (ll * nd) * ni),
+        ("est", (ll * nd) * ni),
+        ("ost", ll * nd),
+        ("xst", (ll * nd) * nx),
+        ("shape", ll * nd),
+        ("outer", ll),
+        ("inner", ll),
+        ("scratch", ptr),
+        ("chunk", ll),
+    ]
+    return type("reduction_args", (ctypes.Structure,), {"_fields_": fields})
 
 
 def _strides(shape, strides, nd):
@@ -83,15 +114,7 @@ def _elementwise(name, kernel, arrays, empty, address):
         raise ShapeError(f"{name}: inputs of {len(shape)} dimensions for a {nd}-d kernel")
     outputs = [empty(shape, kernel.value_dtype(r)) for r in kernel.outputs]
     operands = list(arrays) + outputs
-    args = _struct(
-        name,
-        [
-            ("p", ctypes.c_void_p * n),
-            ("st", (ctypes.c_longlong * nd) * n),
-            ("shape", ctypes.c_longlong * nd),
-            ("size", ctypes.c_longlong),
-        ],
-    )()
+    args = _elementwise_struct(n, nd)()
     padded = (1,) * (nd - len(shape)) + shape
     for j, a in enumerate(operands):
         args.p[j] = address(a)
@@ -127,23 +150,7 @@ def _reduction(name, kernel, arrays, empty, address):
     )
     out = empty(out_shape, kernel.value_dtype(kernel.result_ref))
     xs = [empty(shape, kernel.value_dtype(r)) for r in exports]
-    args = _struct(
-        name,
-        [
-            ("p", ctypes.c_void_p * NI),
-            ("out", ctypes.c_void_p),
-            ("xp", ctypes.c_void_p * NX),
-            ("st", (ctypes.c_longlong * ND) * NI),
-            ("est", (ctypes.c_longlong * ND) * NI),
-            ("ost", ctypes.c_longlong * ND),
-            ("xst", (ctypes.c_longlong * ND) * NX),
-            ("shape", ctypes.c_longlong * ND),
-            ("outer", ctypes.c_longlong),
-            ("inner", ctypes.c_longlong),
-            ("scratch", ctypes.c_void_p),
-            ("chunk", ctypes.c_longlong),
-        ],
-    )()
+    args = _reduction_struct(NI, NX, ND)()
     out_axes = [d for d in range(nd) if red.keepdims or d in kept]
     for i, a in enumerate(arrays):
         args.p[i] = address(a)

@@ -81,7 +81,10 @@ class DeviceArray:
 
     def view(self, shape, strides, offset=0) -> DeviceArray:
         """A view of the same memory: ``offset`` bytes on, with ``shape`` and ``strides``."""
-        return DeviceArray(self.device, shape, self.dtype, strides, self.alloc, self.ptr + offset)
+        out = DeviceArray.__new__(DeviceArray)  # (no checks: a step makes many views)
+        out.device, out.dtype, out.alloc = self.device, self.dtype, self.alloc
+        out.shape, out.strides, out.ptr = tuple(shape), tuple(strides), self.ptr + int(offset)
+        return out
 
     def shares_memory(self, other) -> bool:
         return isinstance(other, DeviceArray) and other.alloc is self.alloc
@@ -216,7 +219,14 @@ class Device:
         """``value`` as a device array: itself if it is one of this device's."""
         if isinstance(value, DeviceArray):
             return value
-        return self.upload(value, dtype)
+        value = np.asarray(value, dtype=dtype)
+        broadcast = [n > 1 and s == 0 for n, s in zip(value.shape, value.strides)]
+        if not any(broadcast) or not value.size:
+            return self.upload(value)
+        # a broadcast view: its distinct elements only, broadcast again on the device
+        compact = self.upload(value[tuple(slice(0, 1) if b else slice(None) for b in broadcast)])
+        strides = [0 if b else s for b, s in zip(broadcast, compact.strides)]
+        return compact.view(value.shape, strides)
 
 
 class PyCudaDevice(Device):

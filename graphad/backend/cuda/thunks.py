@@ -1,6 +1,9 @@
 """The CUDA backend's thunks: how each node of a compiled function runs on a device.
 
-- Fused kernels run as CUDA kernels of the function's module (``launch.plan``).
+- Fused kernels run as CUDA kernels of the function's module (``launch.plan``),
+  except calls whose inputs are all small host arrays (the shape arithmetic of
+  gradients, on values ``x.shape`` gave): those run on the host, where the next host
+  step that reads them (a reshape, a broadcast) needs them anyway.
 - Ops that name a GPU path (``op.cuda_callable(node)``: the products, on cuBLAS) run
   it.
 - Ops whose outputs are views of an input and that do not read its elements
@@ -27,6 +30,9 @@ from ..numpy import make_thunk as numpy_thunk
 from .launch import plan
 from .runtime import DeviceArray
 
+# a kernel call whose inputs are all on the host and at most this big runs there
+TINY = 16
+
 
 def thunk_maker(fgraph, timings, device):
     """A ``make_thunk(node)`` for the VM running ``fgraph`` on ``device``; ``timings``
@@ -37,20 +43,25 @@ def thunk_maker(fgraph, timings, device):
     def make_thunk(node):
         host = _host(device, node)
         name = names.get(node)
+        everything = range(len(node.inputs))
         if name is not None:
-            return _counted(device, _kernel(device, module, name, node, host), "CUDA kernel")
-        fn = node.op.cuda_callable(node) if hasattr(node.op, "cuda_callable") else None
-        if fn is not None:
-            return _counted(device, lambda inputs: fn(device, inputs), "cuBLAS")
+            run = _kernel(device, module, name, node, host)
+            return _counted(device, run, "CUDA kernel", everything)
+        found = node.op.cuda_callable(node) if hasattr(node.op, "cuda_callable") else None
+        if found is not None:
+            fn, reads = found
+            return _counted(device, lambda inputs: fn(device, inputs), "cuBLAS", reads)
         if node.op.view_map and not node.op.reads_values:
-            return _counted(device, _view(node, host), "view")
-        return _counted(device, host, "host")
+            return _counted(device, _view(node, host), "view", node.op.view_map.values())
+        return _counted(device, host, "host", ())
 
     make_thunk.device = device
     return make_thunk
 
 
-def _counted(device, run, runs_as):
+def _counted(device, run, runs_as, reads):
+    """``run`` as a VM thunk that counts its transfers; ``reads``: the positions of the
+    inputs it reads on the device (the VM uploads those once)."""
     moved = [0, 0]
 
     def thunk(inputs):
@@ -66,6 +77,7 @@ def _counted(device, run, runs_as):
     thunk.kind = "cuda"
     thunk.runs_as = runs_as
     thunk.moved = moved
+    thunk.device_inputs = frozenset(reads)
     thunk.synchronize = device.synchronize
     return thunk
 
@@ -78,6 +90,8 @@ def _kernel(device, module, name, node, host):
     def run(inputs):
         if fits is not None and not fits([np.shape(a) for a in inputs]):
             return host(inputs)
+        if not any(isinstance(a, DeviceArray) or np.size(a) > TINY for a in inputs):
+            return host(inputs)  # shape arithmetic: a launch and a download would cost more
         arrays = [device.to_device(a, d) for a, d in zip(inputs, dtypes)]
         steps = plan(name, kernel, arrays, device.empty, _address)
         for step in steps.launches:
@@ -116,35 +130,67 @@ def _shape_of(array):
 def _view(node, host):
     """Views made on the device: ``perform`` runs on a host array with the input's
     layout over scratch memory, and each view it returns of that array becomes the same
-    view of the device array. A ``perform`` that copies instead runs on the host."""
+    view of the device array. A ``perform`` that computes instead runs on the host.
+    The layouts found are kept per input layout and index values (a training loop
+    meets the same few), so a repeated view costs no ``perform``."""
     reference = numpy_thunk(node)
     view_map = node.op.view_map
+    data = sorted(set(view_map.values()))
+    layouts = {}
 
     def run(inputs):
-        viewed = {i for i in view_map.values() if isinstance(inputs[i], DeviceArray)}
+        viewed = [i for i in data if isinstance(inputs[i], DeviceArray)]
         if not viewed:
             return host(inputs)
-        stand = {}
-        args = list(inputs)
-        for i in viewed:
-            stand[i], args[i] = _stand_in(inputs[i])
-        args = [a.get() if isinstance(a, DeviceArray) else a for a in args]
-        results = reference(args)
-        out = []
-        for k, r in enumerate(results):
-            i = view_map.get(k)
-            if i not in viewed:
-                out.append(r)
-                continue
-            origin, base = stand[i]
-            r = np.asarray(r)
-            start = r.__array_interface__["data"][0]
-            if r.size and not np.may_share_memory(r, base):
-                return host(inputs)  # perform copied: it must read the values
-            out.append(inputs[i].view(r.shape, r.strides, start - origin))
-        return out
+        args = [
+            a.get() if isinstance(a, DeviceArray) and i not in viewed else a
+            for i, a in enumerate(inputs)
+        ]
+        key = _layout_key(args, viewed)
+        found = layouts.get(key) if key is not None else None
+        if found is None:
+            found = _find_views(reference, view_map, args, viewed)
+            if key is not None and len(layouts) < 256:
+                layouts[key] = found
+        if found is False:
+            return host(inputs)  # perform computed a value: run it on the data
+        return [inputs[i].view(shape, strides, offset) for i, shape, strides, offset in found]
 
     return run
+
+
+def _layout_key(args, viewed):
+    """What decides the views: the viewed arrays' layouts and the other (small, host)
+    arguments' values; None when an argument is too big to be a key."""
+    key = []
+    for i, a in enumerate(args):
+        if i in viewed:
+            key.append((a.shape, a.strides, a.dtype.str))
+        else:
+            a = np.asarray(a)
+            if a.size > TINY:
+                return None
+            key.append((a.shape, a.dtype.str, a.tobytes()))
+    return tuple(key)
+
+
+def _find_views(reference, view_map, args, viewed):
+    """[(input, shape, strides, byte offset)] per output, each a view of the viewed
+    input ``perform`` returned on a stand-in of it; False if an output is not a view."""
+    stand = {}
+    for i in viewed:
+        stand[i], args[i] = _stand_in(args[i])
+    found = []
+    for k, r in enumerate(reference(args)):
+        i = view_map.get(k)
+        if i not in stand:
+            return False
+        origin, base = stand[i]
+        r = np.asarray(r)
+        if r.size and not np.may_share_memory(r, base):
+            return False
+        found.append((i, r.shape, r.strides, r.__array_interface__["data"][0] - origin))
+    return found
 
 
 def _stand_in(array):
