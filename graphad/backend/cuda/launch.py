@@ -100,93 +100,102 @@ def _broadcast(shapes, what):
 
 def plan(name, kernel, arrays, empty, address) -> Plan:
     """The launch plan of kernel ``name`` (Kernel ``kernel``) on input ``arrays``."""
-    if kernel.reduce is not None:
-        return _reduction(name, kernel, arrays, empty, address)
-    return _elementwise(name, kernel, arrays, empty, address)
+    return Planner(name, kernel)(arrays, empty, address)
 
 
-def _elementwise(name, kernel, arrays, empty, address):
-    n_in, n_out = len(kernel.inputs), len(kernel.outputs)
-    n = n_in + n_out
-    nd = max(max((len(i.ones) for i in kernel.inputs), default=0), 1)
-    shape = _broadcast([a.shape for a in arrays], f"{name}'s inputs")
-    if len(shape) > nd:
-        raise ShapeError(f"{name}: inputs of {len(shape)} dimensions for a {nd}-d kernel")
-    outputs = [empty(shape, kernel.value_dtype(r)) for r in kernel.outputs]
-    operands = list(arrays) + outputs
-    args = _elementwise_struct(n, nd)()
-    padded = (1,) * (nd - len(shape)) + shape
-    for j, a in enumerate(operands):
-        args.p[j] = address(a)
-        for d, s in enumerate(_strides(a.shape, a.strides, nd)):
-            args.st[j][d] = s
-    for d, s in enumerate(padded):
-        args.shape[d] = s
-    args.size = math.prod(shape)
-    grid = max(1, min(MAX_BLOCKS, -(-args.size // BLOCK)))
-    return Plan(args, [Launch(name, grid, BLOCK)], outputs)
+class Planner:
+    """The launch plans of one kernel: what depends only on the kernel is worked out
+    once, here; ``planner(arrays, empty, address)`` does the rest per call."""
 
+    def __init__(self, name, kernel):
+        self.name, self.kernel = name, kernel
+        self.dtypes = [kernel.value_dtype(r) for r in kernel.result_refs]
+        red = kernel.reduce
+        if red is None:
+            self.n = len(kernel.inputs) + len(kernel.outputs)
+            self.nd = max(max((len(i.ones) for i in kernel.inputs), default=0), 1)
+            self.struct = _elementwise_struct(self.n, self.nd)
+            return
+        self.first = sorted(kernel.prologue_inputs())
+        self.late = kernel.epilogue_inputs()
+        nd = red.ndim
+        self.kept = [d for d in range(nd) if d not in red.axes]
+        self.out_axes = [d for d in range(nd) if red.keepdims or d in self.kept]
+        self.n_exports = len(kernel.full_outputs)
+        # integers accumulate in the result's type
+        self.acc_dtype = _ACC.get(_accumulator(red)[0], red.dtype)
+        ni, nx = max(len(kernel.inputs), 1), max(self.n_exports, 1)
+        self.struct = _reduction_struct(ni, nx, max(nd, 1))
 
-def _reduction(name, kernel, arrays, empty, address):
-    red = kernel.reduce
-    nd, n_in = red.ndim, len(kernel.inputs)
-    first, late = kernel.prologue_inputs(), kernel.epilogue_inputs()
-    exports = kernel.full_outputs
-    ND, NI, NX = max(nd, 1), max(n_in, 1), max(len(exports), 1)
-    acc_dtype = _ACC.get(_accumulator(red)[0], red.dtype)  # integers: the result's type
-    for i in first:
-        if arrays[i].ndim > nd:
-            raise ShapeError(f"{name}: an input has too many dimensions")
-    shape = _broadcast([arrays[i].shape for i in first], f"{name}'s inputs")
-    shape = (1,) * (nd - len(shape)) + shape
-    kept = [d for d in range(nd) if d not in red.axes]
-    inner = math.prod(shape[d] for d in red.axes)
-    outer = math.prod(shape[d] for d in kept)
-    if red.kind in ("max", "min") and red.initial is None and inner == 0 and outer > 0:
-        kind = "maximum" if red.kind == "max" else "minimum"
-        raise ValueError(f"zero-size array to reduction operation {kind} which has no identity")
-    out_shape = tuple(
-        1 if d in red.axes else shape[d] for d in range(nd) if red.keepdims or d in kept
-    )
-    out = empty(out_shape, kernel.value_dtype(kernel.result_ref))
-    xs = [empty(shape, kernel.value_dtype(r)) for r in exports]
-    args = _reduction_struct(NI, NX, ND)()
-    out_axes = [d for d in range(nd) if red.keepdims or d in kept]
-    for i, a in enumerate(arrays):
-        args.p[i] = address(a)
-        if i in first:
-            for d, s in enumerate(_strides(a.shape, a.strides, nd)):
-                args.st[i][d] = s
-        if i in late:
-            if a.ndim > len(out_axes):
-                raise ShapeError(f"{name}: an epilogue input has too many dimensions")
-            est = _strides(a.shape, a.strides, len(out_axes))
-            off = len(out_axes) - a.ndim
-            for k, d in enumerate(out_axes):
-                size = 1 if k < off else a.shape[k - off]
-                if size not in (1, out_shape[k]):
-                    raise ShapeError(f"{name}: an epilogue input does not broadcast")
-                args.est[i][d] = est[k]
-    ost = dict(zip(out_axes, _strides(out.shape, out.strides, len(out_axes))))
-    for d in range(nd):
-        args.ost[d] = ost.get(d, 0) if d in kept else 0
-    args.out = address(out)
-    for j, x in enumerate(xs):
-        args.xp[j] = address(x)
-        for d, s in enumerate(_strides(x.shape, x.strides, nd)):
-            args.xst[j][d] = s
-    for d in range(nd):
-        args.shape[d] = shape[d]
-    args.outer, args.inner = outer, inner
-    outputs = [out, *xs]
-    if kept or inner <= CHUNK:
-        grid = max(1, min(MAX_BLOCKS, outer))
-        return Plan(args, [Launch(name, grid, BLOCK)] if outer else [], outputs)
-    blocks = -(-inner // CHUNK)  # a reduction of every element: two stages
-    scratch = empty((blocks,), acc_dtype)
-    args.scratch, args.chunk = address(scratch), CHUNK
-    launches = [
-        Launch(f"{name}_stage1", blocks, BLOCK),
-        Launch(f"{name}_stage2", 1, BLOCK, (ctypes.c_longlong(blocks),)),
-    ]
-    return Plan(args, launches, outputs, keep=[scratch])
+    def __call__(self, arrays, empty, address) -> Plan:
+        if self.kernel.reduce is not None:
+            return self._reduction(arrays, empty, address)
+        return self._elementwise(arrays, empty, address)
+
+    def _elementwise(self, arrays, empty, address):
+        name, nd = self.name, self.nd
+        shape = _broadcast([a.shape for a in arrays], f"{name}'s inputs")
+        if len(shape) > nd:
+            raise ShapeError(f"{name}: inputs of {len(shape)} dimensions for a {nd}-d kernel")
+        outputs = [empty(shape, dtype) for dtype in self.dtypes]
+        args = self.struct()
+        for j, a in enumerate((*arrays, *outputs)):
+            args.p[j] = address(a)
+            args.st[j][:] = _strides(a.shape, a.strides, nd)
+        args.shape[:] = (1,) * (nd - len(shape)) + shape
+        args.size = math.prod(shape)
+        grid = max(1, min(MAX_BLOCKS, -(-args.size // BLOCK)))
+        return Plan(args, [Launch(name, grid, BLOCK)], outputs)
+
+    def _reduction(self, arrays, empty, address):
+        name, red = self.name, self.kernel.reduce
+        nd, first, late, kept, out_axes = red.ndim, self.first, self.late, self.kept, self.out_axes
+        for i in first:
+            if arrays[i].ndim > nd:
+                raise ShapeError(f"{name}: an input has too many dimensions")
+        shape = _broadcast([arrays[i].shape for i in first], f"{name}'s inputs")
+        shape = (1,) * (nd - len(shape)) + shape
+        inner = math.prod(shape[d] for d in red.axes)
+        outer = math.prod(shape[d] for d in kept)
+        if red.kind in ("max", "min") and red.initial is None and inner == 0 and outer > 0:
+            kind = "maximum" if red.kind == "max" else "minimum"
+            raise ValueError(f"zero-size array to reduction operation {kind} which has no identity")
+        out_shape = tuple(1 if d in red.axes else shape[d] for d in out_axes)
+        out = empty(out_shape, self.dtypes[0])
+        xs = [empty(shape, dtype) for dtype in self.dtypes[1:]]
+        args = self.struct()
+        for i, a in enumerate(arrays):
+            args.p[i] = address(a)
+            if i in first:
+                args.st[i][:nd] = _strides(a.shape, a.strides, nd)
+            if i in late:
+                if a.ndim > len(out_axes):
+                    raise ShapeError(f"{name}: an epilogue input has too many dimensions")
+                est = _strides(a.shape, a.strides, len(out_axes))
+                off = len(out_axes) - a.ndim
+                for k, d in enumerate(out_axes):
+                    size = 1 if k < off else a.shape[k - off]
+                    if size not in (1, out_shape[k]):
+                        raise ShapeError(f"{name}: an epilogue input does not broadcast")
+                    args.est[i][d] = est[k]
+        ost = dict(zip(out_axes, _strides(out.shape, out.strides, len(out_axes))))
+        for d in kept:
+            args.ost[d] = ost.get(d, 0)
+        args.out = address(out)
+        for j, x in enumerate(xs):
+            args.xp[j] = address(x)
+            args.xst[j][:nd] = _strides(x.shape, x.strides, nd)
+        args.shape[:nd] = shape
+        args.outer, args.inner = outer, inner
+        outputs = [out, *xs]
+        if kept or inner <= CHUNK:
+            grid = max(1, min(MAX_BLOCKS, outer))
+            return Plan(args, [Launch(name, grid, BLOCK)] if outer else [], outputs)
+        blocks = -(-inner // CHUNK)  # a reduction of every element: two stages
+        scratch = empty((blocks,), self.acc_dtype)
+        args.scratch, args.chunk = address(scratch), CHUNK
+        launches = [
+            Launch(f"{name}_stage1", blocks, BLOCK),
+            Launch(f"{name}_stage2", 1, BLOCK, (ctypes.c_longlong(blocks),)),
+        ]
+        return Plan(args, launches, outputs, keep=[scratch])

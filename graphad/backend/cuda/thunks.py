@@ -1,6 +1,6 @@
 """The CUDA backend's thunks: how each node of a compiled function runs on a device.
 
-- Fused kernels run as CUDA kernels of the function's module (``launch.plan``),
+- Fused kernels run as CUDA kernels of the function's module (``launch.Planner``),
   except calls whose inputs are all small host arrays (the shape arithmetic of
   gradients, on values ``x.shape`` gave): those run on the host, where the next host
   step that reads them (a reshape, a broadcast) needs them anyway.
@@ -27,7 +27,7 @@ import numpy as np
 from ...compile.vm import c_error
 from ..c.module import distinct_kernels, kernel_fits, kernel_names, kernel_nodes
 from ..numpy import make_thunk as numpy_thunk
-from .launch import plan
+from .launch import Planner
 from .runtime import DeviceArray
 
 # a kernel call whose inputs are all on the host and at most this big runs there
@@ -83,7 +83,7 @@ def _counted(device, run, runs_as, reads):
 
 
 def _kernel(device, module, name, node, host):
-    kernel = node.op.kernel
+    planner = Planner(name, node.op.kernel)
     fits = kernel_fits(node)
     dtypes = [v.dtype for v in node.inputs]
 
@@ -93,7 +93,7 @@ def _kernel(device, module, name, node, host):
         if not any(isinstance(a, DeviceArray) or np.size(a) > TINY for a in inputs):
             return host(inputs)  # shape arithmetic: a launch and a download would cost more
         arrays = [device.to_device(a, d) for a, d in zip(inputs, dtypes)]
-        steps = plan(name, kernel, arrays, device.empty, _address)
+        steps = planner(arrays, device.empty, _address)
         for step in steps.launches:
             device.launch(
                 module.function(step.function), step.grid, step.block, steps.args, step.extra
