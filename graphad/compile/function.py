@@ -174,8 +174,8 @@ class Function:
             storage[k] = device.to_device(value) if k in read else value
         for k, var in zip(self._shared_slots, self.shared):
             value = var.container[0]
-            if k in read and not isinstance(value, DeviceArray):
-                value = var.container[0] = device.upload(value)
+            if k in read and getattr(value, "device", None) is not device:
+                value = var.container[0] = device.to_device(value)
                 _ON_DEVICE[0] = True
             storage[k] = value
         self.moved[0] += device.uploaded - up

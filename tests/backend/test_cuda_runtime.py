@@ -293,3 +293,16 @@ def test_without_pycuda_device_cuda_warns_and_runs_on_the_cpu(monkeypatch):
         f = ga.function([x], x + 1)
     assert f.maker.vm.device is None
     np.testing.assert_array_equal(f([1.0]), [2.0])
+
+
+def test_arrays_of_another_device_go_through_the_host(emulated_cuda, tmp_path):
+    other = EmulatedDevice(tmp_path / "other")
+    (tmp_path / "other").mkdir()
+    x = ga.vector("x")
+    w = ga.shared(np.arange(3.0), name="w")
+    f = ga.function([x], x * w)
+    elsewhere = other.upload(np.ones(3))
+    np.testing.assert_array_equal(f(elsewhere), [0, 1, 2])
+    w.container[0] = other.upload(np.full(3, 2.0))  # as if another device's function ran
+    np.testing.assert_array_equal(f(np.ones(3)), [2, 2, 2])
+    assert w.container[0].device is emulated_cuda

@@ -216,9 +216,12 @@ class Device:
         return self._runtime
 
     def to_device(self, value, dtype=None) -> DeviceArray:
-        """``value`` as a device array: itself if it is one of this device's."""
+        """``value`` as a device array: itself if it is one of this device's (one of
+        another device's goes through the host)."""
         if isinstance(value, DeviceArray):
-            return value
+            if value.device is self:
+                return value
+            value = value.get()
         value = np.asarray(value, dtype=dtype)
         broadcast = [n > 1 and s == 0 for n, s in zip(value.shape, value.strides)]
         if not any(broadcast) or not value.size:
