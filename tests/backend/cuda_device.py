@@ -4,20 +4,23 @@
 - device memory is host memory (NumPy buffers), so transfers are memmoves;
 - modules are the generated CUDA source compiled as host C++ with
   tests/kernel/cuda_emulate.h (one thread per block: a grid-stride loop covers every
-  element from block 0, and a two-stage reduction's first stage runs every block);
-  the kernels of all modules are built together, one compiler run per batch;
+  element from block 0, and a two-stage reduction's first stage runs every block), or
+  with ``threads=N`` with tests/kernel/cuda_threads.h (blocks of N real threads, with
+  barriers and warp shuffles); the kernels of all modules are built together, one
+  compiler run per batch;
 - ``gemm`` is cuBLAS's ``gemmStridedBatched`` contract (column-major, operations,
   leading dimensions, batch strides, the same argument checks), computed by NumPy.
 
 So the whole backend above the driver (plans, argument structs, uploads and
 downloads, views, shared values on the device, the cuBLAS mapping, host fallbacks)
 runs and is checked against the reference without a GPU. What it cannot show is
-what only a GPU does: many threads per block combining in shared memory.
+what only the hardware and its libraries do (docs/cuda.md).
 """
 
 from __future__ import annotations
 
 import ctypes
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -30,13 +33,18 @@ from graphad.kernel.render_cuda import module_source
 
 REPO = Path(__file__).resolve().parents[2]
 EMULATE_H = REPO / "tests" / "kernel" / "cuda_emulate.h"
+THREADS_H = REPO / "tests" / "kernel" / "cuda_threads.h"
 
 
 class EmulatedDevice(Device):
+    """``threads``: blocks of that many real threads (tests/kernel/cuda_threads.h), on
+    at most two blocks unless a kernel needs its grid; else one thread per block."""
+
     name = "emulated (host)"
 
-    def __init__(self, folder):
+    def __init__(self, folder, threads=None):
         super().__init__()
+        self.threads = threads
         self.folder = Path(folder)
         self.names = {}  # Kernel -> its name in the emulated libraries
         self.pending = []  # (name, Kernel) not built yet
@@ -77,9 +85,20 @@ class EmulatedDevice(Device):
             pytest.skip("the CUDA emulation needs a C++ compiler (apt-get install g++)")
         n = len(list(self.folder.glob("emulated*.so")))
         src, lib = self.folder / f"emulated{n}.cpp", self.folder / f"emulated{n}.so"
-        src.write_text(module_source(self.pending))
-        cmd = [cxx, "-x", "c++", "-O0", "-w", "-shared", "-fPIC", "-include", str(EMULATE_H)]
-        cmd += [f"-I{REPO / 'kernels'}", str(src), "-o", str(lib)]
+        source = module_source(self.pending)
+        header = EMULATE_H
+        if self.threads:
+            header = THREADS_H
+            functions = [f"gd_copy{n}" for n in (1, 2, 4, 8, 16)]
+            functions += re.findall(r"__global__ void (\w+)\(", source)
+            source += "".join(
+                f'extern "C" int run_{fn}(const void *a, long long x, unsigned g, unsigned b)'
+                f" {{ return gd_run({fn}, a, x, g, b); }}\n"
+                for fn in dict.fromkeys(functions)
+            )
+        src.write_text(source)
+        cmd = [cxx, "-x", "c++", "-std=c++17", "-O0", "-w", "-shared", "-fPIC", "-pthread"]
+        cmd += ["-include", str(header), f"-I{REPO / 'kernels'}", str(src), "-o", str(lib)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr[-4000:]
         library = ctypes.CDLL(str(lib))
@@ -94,6 +113,16 @@ class EmulatedDevice(Device):
         if base not in self.library:
             self.build()
         library = self.library[base]
+        self.launched.append(function)
+        if self.threads:
+            run = getattr(library, f"run_{function}")
+            run.argtypes = [ctypes.c_void_p, ctypes.c_longlong, ctypes.c_uint, ctypes.c_uint]
+            run.restype = ctypes.c_int
+            grid = grid if function.endswith("_stage1") else min(grid, 2)
+            extra = extra[0].value if extra else 0
+            if run(ctypes.addressof(args), extra, grid, self.threads):
+                raise RuntimeError(f"{function}: a __syncthreads() barrier timed out")
+            return
         fn = getattr(library, function)
         fn.argtypes = [type(args)] + [type(e) for e in extra]
         fn.restype = None
@@ -101,7 +130,6 @@ class EmulatedDevice(Device):
         for b in range(blocks):
             library.gd_emulate_block(b, blocks)
             fn(args, *extra)
-        self.launched.append(function)
 
     # cuBLAS's contract, by NumPy
     def gemm(self, dtype, ta, tb, m, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c, ldc, sc, batch):

@@ -85,6 +85,58 @@ def test_every_op_spec_row_matches_the_reference(rows):
     assert check_rows(found) > 100
 
 
+@pytest.mark.parametrize("threads", [64])
+def test_reductions_combine_the_threads_of_a_block(tmp_path, monkeypatch, threads):
+    """Every op-spec row with a reduction, on blocks of real threads: the combine of
+    the threads' accumulators (shared memory, then warp shuffles from 64 threads up)
+    matches the reference. (GPUs run 256; 64 and 32 take the other branches.)"""
+    device = EmulatedDevice(tmp_path, threads=threads)
+    monkeypatch.setattr(ga.config, "device", "cuda")
+    monkeypatch.setattr(launch, "CHUNK", 300)  # reductions of every element: a few chunks
+    with use_device(device):
+        found = [
+            case
+            for case in row_functions()
+            if any(n.op.kernel.reduce for n in _kernel_nodes(case[2]))
+        ]
+        needed = {n.op.kernel for case in found for n in _kernel_nodes(case[2])}
+        device.pending = [(name, k) for name, k in device.pending if k in needed]
+        assert check_rows(found) == len(found) > 20
+
+
+def test_blocks_of_256_threads_as_a_gpu_runs_them(tmp_path, monkeypatch):
+    """The launch size GPUs get: row reductions of every accumulator kind, with an
+    epilogue and an export, and a reduction of every element in two stages."""
+    device = EmulatedDevice(tmp_path, threads=256)
+    monkeypatch.setattr(ga.config, "device", "cuda")
+    monkeypatch.setattr(launch, "CHUNK", 300)
+    x = ga.matrix("x", dtype="float32")
+    n = ga.matrix("n", dtype="int64")
+    e = ga.exp(x - x.max(axis=1, keepdims=True))
+    outs = [
+        ga.log(e.sum(axis=1)) + 1,  # float32 sums by shuffles, an epilogue
+        e / e.sum(axis=1, keepdims=True),  # the sum's pass exports e
+        ga.argmax(x, axis=1),
+        ga.all(x > -3, axis=1),  # a bool accumulator: shared memory only
+        (n * 3).sum(axis=1),
+        ga.sum(ga.abs(x)),  # every element: two stages
+        ga.max(x),
+    ]
+    with use_device(device):
+        gpu = ga.function([x, n], outs)
+    ref = ga.function([x, n], outs, mode="FAST_COMPILE")
+    rng = np.random.default_rng(5)
+    xv = rng.standard_normal((3, 700)).astype("float32")
+    nv = rng.integers(-9, 9, (3, 700))
+    for g, w in zip(gpu(xv, nv), ref(xv, nv)):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+    assert any(name.endswith("_stage1") for name in device.launched)
+
+
+def _kernel_nodes(f):
+    return [n for n in f.maker.fgraph.apply_nodes if getattr(n.op, "kernel", None) is not None]
+
+
 def test_strided_and_broadcast_operands(emulated_cuda):
     x = ga.matrix("x")
     b = ga.vector("b")
