@@ -87,7 +87,7 @@ class Function:
             for var in maker.update_vars
         ]
         self.input_names = [v.name for v in maker.fgraph.inputs]
-        # on a GPU: the slots device steps read (uploaded once per call), bytes moved
+        # on a GPU (vm.device): outputs left there if asked, and the bytes calls moved
         self.outputs_on_device = bool(outputs_on_device)
         self._device = maker.vm.device
         self.moved = [0, 0]  # bytes the arguments and results moved: up, down
