@@ -114,6 +114,8 @@ def fake_pycuda(folder, calls):
             return Context()
 
     def module_from_buffer(source):
+        assert source.endswith(b"\0")  # cuModuleLoadData reads PTX as a C string
+        source = source[:-1]
         n = len(list(folder.glob("fake*.so")))
         src, lib = folder / f"fake{n}.cpp", folder / f"fake{n}.so"
         src.write_bytes(source)

@@ -286,8 +286,8 @@ class PyCudaDevice(Device):
         from .module import ptx_module
 
         path = ptx_module(kernels, timings)
-        with open(path, "rb") as fh:
-            return _PyCudaModule(self.drv.module_from_buffer(fh.read()))
+        with open(path, "rb") as fh:  # PTX is loaded as a NUL-terminated string
+            return _PyCudaModule(self.drv.module_from_buffer(fh.read() + b"\0"))
 
     def launch(self, function, grid, block, args, extra=()):
         raw = np.frombuffer(bytes(args), dtype=np.dtype((np.void, ctypes.sizeof(args))))[0]
