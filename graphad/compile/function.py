@@ -103,6 +103,11 @@ class Function:
             runner = maker.vm.runner(self)
         self._runner = runner
         self._fast = None if runner is None else runner.call
+        if runner is not None:
+            if _ON_DEVICE[0]:  # a shared value may be on a device: the Python path
+                self._fast = None
+            else:
+                _shared.FAST_FUNCTIONS.add(self)
         # NumPy steps in the runner skip np.errstate per node: it is set once per call
         self._quiet = runner is not None and maker.vm.runs_numpy
 
@@ -115,8 +120,6 @@ class Function:
         return self.maker.fgraph.inputs
 
     def __call__(self, *args, **kwargs):
-        if _ON_DEVICE[0] and self._device is None:
-            self._shared_to_host()
         fast = self._fast
         if fast is not None:
             if self._quiet:
@@ -127,6 +130,8 @@ class Function:
                 if result is not NotImplemented:
                     return result
             return self._runner.bound(self._bind(args, kwargs))
+        if _ON_DEVICE[0] and self._device is None:
+            self._shared_to_host()
         values = self._bind(args, kwargs)
         vm = self.maker.vm
         storage = self.storage
@@ -157,7 +162,7 @@ class Function:
         for var, value in zip(self._update_targets, new_values):
             var.container[0] = value
             if isinstance(value, DeviceArray):
-                _ON_DEVICE[0] = True
+                _shared.moved_to_device()
         if self.profile is not None:
             self.profile.calls += 1
         if self.single:
@@ -176,7 +181,7 @@ class Function:
             value = var.container[0]
             if k in read and getattr(value, "device", None) is not device:
                 value = var.container[0] = device.to_device(value)
-                _ON_DEVICE[0] = True
+                _shared.moved_to_device()
             storage[k] = value
         self.moved[0] += device.uploaded - up
 

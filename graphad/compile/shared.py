@@ -8,6 +8,8 @@ reads on its device (a DeviceArray in the container): ``get_value`` downloads th
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from ..backend.cuda.runtime import DeviceArray
@@ -15,8 +17,19 @@ from ..errors import GraphadTypeError
 from ..tensor.type import TensorType
 from ..tensor.variable import TensorVariable
 
-# set once a shared value has moved to a device: CPU functions then check theirs
+# set once a shared value has moved to a device: from then on CPU functions check
+# theirs before each call, on their Python path (the C runner reads values as they are)
 ON_DEVICE = [False]
+FAST_FUNCTIONS: weakref.WeakSet = weakref.WeakSet()  # CPU functions with a C runner
+
+
+def moved_to_device():
+    """Note that a shared value now lives on a device: CPU functions leave their C
+    runner for the Python path, which brings such values back first."""
+    if not ON_DEVICE[0]:
+        ON_DEVICE[0] = True
+        for f in list(FAST_FUNCTIONS):
+            f._fast = None
 
 
 class SharedVariable(TensorVariable):
@@ -51,7 +64,7 @@ class SharedVariable(TensorVariable):
         if isinstance(value, DeviceArray):
             self._check(value)
             self.container[0] = value if borrow else value.copy()
-            ON_DEVICE[0] = True
+            moved_to_device()
             return
         if not isinstance(value, np.ndarray):
             try:

@@ -358,3 +358,23 @@ def test_arrays_of_another_device_go_through_the_host(emulated_cuda, tmp_path):
     w.container[0] = other.upload(np.full(3, 2.0))  # as if another device's function ran
     np.testing.assert_array_equal(f(np.ones(3)), [2, 2, 2])
     assert w.container[0].device is emulated_cuda
+
+
+def test_a_cpu_function_compiled_before_the_move_brings_values_back(emulated_cuda, monkeypatch):
+    from graphad.compile import shared
+
+    before = shared.ON_DEVICE[0]
+    shared.ON_DEVICE[0] = False  # as in a fresh process
+    try:
+        w = ga.shared(np.arange(4.0), name="w")
+        monkeypatch.setattr(ga.config, "device", "cpu")
+        total = ga.function([], w.sum())  # C runner: reads the value as it is
+        assert total._fast is not None and float(total()) == 6
+        monkeypatch.setattr(ga.config, "device", "cuda")
+        x = ga.vector("x")
+        step = ga.function([x], x, updates=[(w, w + x)])
+        step(np.ones(4))
+        assert isinstance(w.container[0], DeviceArray) and total._fast is None
+        assert float(total()) == 10 and isinstance(w.container[0], np.ndarray)
+    finally:
+        shared.ON_DEVICE[0] = before or shared.ON_DEVICE[0]
