@@ -104,10 +104,10 @@ class Function:
         self._runner = runner
         self._fast = None if runner is None else runner.call
         if runner is not None:
-            if _ON_DEVICE[0]:  # a shared value may be on a device: the Python path
-                self._fast = None
-            else:
-                _shared.FAST_FUNCTIONS.add(self)
+            for var in self.shared:
+                var.readers.add(self)  # told when its value moves to a device
+                if isinstance(var.container[0], DeviceArray):
+                    self._fast = None  # the Python path brings it back first
         # NumPy steps in the runner skip np.errstate per node: it is set once per call
         self._quiet = runner is not None and maker.vm.runs_numpy
 
@@ -130,7 +130,7 @@ class Function:
                 if result is not NotImplemented:
                     return result
             return self._runner.bound(self._bind(args, kwargs))
-        if _ON_DEVICE[0] and self._device is None:
+        if self._device is None:
             self._shared_to_host()
         values = self._bind(args, kwargs)
         vm = self.maker.vm
@@ -162,7 +162,7 @@ class Function:
         for var, value in zip(self._update_targets, new_values):
             var.container[0] = value
             if isinstance(value, DeviceArray):
-                _shared.moved_to_device()
+                _shared.moved_to_device(var)
         if self.profile is not None:
             self.profile.calls += 1
         if self.single:
@@ -181,7 +181,7 @@ class Function:
             value = var.container[0]
             if k in read and getattr(value, "device", None) is not device:
                 value = var.container[0] = device.to_device(value)
-                _shared.moved_to_device()
+                _shared.moved_to_device(var)
             storage[k] = value
         self.moved[0] += device.uploaded - up
 
@@ -204,10 +204,18 @@ class Function:
         return value
 
     def _shared_to_host(self):
-        """Bring this (CPU) function's shared values back from a device."""
+        """Bring this (CPU) function's shared values back from a device; then its C
+        runner may read them again."""
         for var in self.shared:
             if isinstance(var.container[0], DeviceArray):
                 var.container[0] = var.container[0].get()
+        if self._runner is not None:
+            self._fast = self._runner.call
+
+    def value_on_device(self):
+        """A shared value this function reads moved to a device (shared.py)."""
+        if self._device is None:
+            self._fast = None
 
     def _run(self, fast, args, kwargs):
         """The C runner's call: as it is, or after Python's checks of the arguments."""
@@ -325,9 +333,6 @@ def _device_argument(var, value, what):
             "pass a NumPy array)"
         )
     return value
-
-
-_ON_DEVICE = _shared.ON_DEVICE
 
 
 class _Missing:

@@ -17,19 +17,13 @@ from ..errors import GraphadTypeError
 from ..tensor.type import TensorType
 from ..tensor.variable import TensorVariable
 
-# set once a shared value has moved to a device: from then on CPU functions check
-# theirs before each call, on their Python path (the C runner reads values as they are)
-ON_DEVICE = [False]
-FAST_FUNCTIONS: weakref.WeakSet = weakref.WeakSet()  # CPU functions with a C runner
 
-
-def moved_to_device():
-    """Note that a shared value now lives on a device: CPU functions leave their C
-    runner for the Python path, which brings such values back first."""
-    if not ON_DEVICE[0]:
-        ON_DEVICE[0] = True
-        for f in list(FAST_FUNCTIONS):
-            f._fast = None
+def moved_to_device(var):
+    """Note that ``var``'s value now lives on a device: the CPU functions that read it
+    leave their C runner (which reads values as they are) for the Python path, which
+    brings the value back first."""
+    for f in list(var.readers):
+        f.value_on_device()
 
 
 class SharedVariable(TensorVariable):
@@ -46,6 +40,7 @@ class SharedVariable(TensorVariable):
     def __init__(self, type, value, name=None):
         super().__init__(type, name=name)
         self.container = [type.filter(value, strict=True, allow_downcast=False, what=self._what())]
+        self.readers = weakref.WeakSet()  # the CPU functions with a C runner that read it
 
     def _what(self):
         return f"the value of shared variable {self.name!r}" if self.name else "the value"
@@ -64,7 +59,7 @@ class SharedVariable(TensorVariable):
         if isinstance(value, DeviceArray):
             self._check(value)
             self.container[0] = value if borrow else value.copy()
-            moved_to_device()
+            moved_to_device(self)
             return
         if not isinstance(value, np.ndarray):
             try:
@@ -105,6 +100,7 @@ def _rebuild_shared(type, value, name):
     var = SharedVariable.__new__(SharedVariable)
     TensorVariable.__init__(var, type, name=name)
     var.container = [value]
+    var.readers = weakref.WeakSet()
     return var
 
 

@@ -23,6 +23,7 @@ import ctypes
 import re
 import shutil
 import subprocess
+import types
 from pathlib import Path
 
 import numpy as np
@@ -46,9 +47,7 @@ class EmulatedDevice(Device):
         super().__init__()
         self.threads = threads
         self.folder = Path(folder)
-        self.names = {}  # Kernel -> its name in the emulated libraries
-        self.pending = []  # (name, Kernel) not built yet
-        self.library = {}  # name -> the CDLL holding it
+        self.defer = True  # the kernels of many functions in one compiler run
         self.launched = []  # the kernels launched, by name
         self.gemms = 0
 
@@ -68,24 +67,14 @@ class EmulatedDevice(Device):
     def dtod(self, dst, src, nbytes):
         ctypes.memmove(dst, src, nbytes)
 
-    # modules: every kernel once, built in batches
-    def module(self, kernels, timings=None):
-        local = {}
-        for name, kernel in kernels:
-            if kernel not in self.names:
-                self.names[kernel] = f"e{len(self.names)}"
-                self.pending.append((self.names[kernel], kernel))
-            local[name] = self.names[kernel]
-        return _Module(local)
-
-    def build(self):
-        """Compile the kernels registered since the last build (and the copies)."""
+    # modules: host C++ libraries
+    def load(self, kernels, timings=None):
         cxx = shutil.which("g++") or shutil.which("c++")
         if cxx is None:
             pytest.skip("the CUDA emulation needs a C++ compiler (apt-get install g++)")
         n = len(list(self.folder.glob("emulated*.so")))
         src, lib = self.folder / f"emulated{n}.cpp", self.folder / f"emulated{n}.so"
-        source = module_source(self.pending)
+        source = module_source(kernels)
         header = EMULATE_H
         if self.threads:
             header = THREADS_H
@@ -102,17 +91,10 @@ class EmulatedDevice(Device):
         proc = subprocess.run(cmd, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr[-4000:]
         library = ctypes.CDLL(str(lib))
-        for name, _ in self.pending:
-            self.library[name] = library
-        self.library["gd_copy"] = library
-        self.pending = []
+        return types.SimpleNamespace(function=lambda name: (library, name))
 
     def launch(self, function, grid, block, args, extra=()):
-        base = function.split("_stage")[0]
-        base = "gd_copy" if base.startswith("gd_copy") else base
-        if base not in self.library:
-            self.build()
-        library = self.library[base]
+        library, function = function
         self.launched.append(function)
         if self.threads:
             run = getattr(library, f"run_{function}")
@@ -151,17 +133,6 @@ class EmulatedDevice(Device):
         B = B.transpose(0, 2, 1) if tb else B
         product = np.matmul(A, B) * A.dtype.type(alpha)
         C[...] = product if beta == 0 else product + A.dtype.type(beta) * C
-
-
-class _Module:
-    def __init__(self, local):
-        self.local = local
-
-    def function(self, name):
-        base, _, stage = name.partition("_stage")
-        if base.startswith("gd_copy"):
-            return name
-        return self.local[base] + (f"_stage{stage}" if stage else "")
 
 
 def _column_major(ptr, dtype, shape, ld, stride, batch):

@@ -271,3 +271,18 @@ def test_emulated_and_fake_devices_agree(fake_gpu, tmp_path):
         on_emulated = ga.function([x], outs)(v)
     for a, b in zip(on_fake, on_emulated):
         np.testing.assert_array_equal(a, b)
+
+
+def test_deferred_modules_build_many_functions_in_one_load(fake_gpu):
+    device, calls = fake_gpu
+    x = ga.vector("x")
+    device.defer = True
+    try:
+        fs = [ga.function([x], ga.exp(x) * k + ga.sum(x)) for k in (2.0, 3.0, 4.0)]
+    finally:
+        device.defer = False
+    before = calls.count("module")
+    v = np.linspace(0, 1, 5)
+    for k, f in zip((2.0, 3.0, 4.0), fs):
+        np.testing.assert_allclose(f(v), np.exp(v) * k + v.sum(), rtol=1e-12)
+    assert calls.count("module") == before + 1

@@ -73,7 +73,7 @@ def rows(tmp_path_factory):
     try:
         with use_device(device):
             found = row_functions()
-            device.build()  # every kernel in one compiler run
+            device.build_deferred()  # every kernel in one compiler run
             yield device, found
     finally:
         ga.config.device = old
@@ -100,7 +100,7 @@ def test_reductions_combine_the_threads_of_a_block(tmp_path, monkeypatch, thread
             if any(n.op.kernel.reduce for n in _kernel_nodes(case[2]))
         ]
         needed = {n.op.kernel for case in found for n in _kernel_nodes(case[2])}
-        device.pending = [(name, k) for name, k in device.pending if k in needed]
+        device._pending = [(name, k) for name, k in device._pending if k in needed]
         assert check_rows(found) == len(found) > 20
 
 
@@ -361,20 +361,20 @@ def test_arrays_of_another_device_go_through_the_host(emulated_cuda, tmp_path):
 
 
 def test_a_cpu_function_compiled_before_the_move_brings_values_back(emulated_cuda, monkeypatch):
-    from graphad.compile import shared
-
-    before = shared.ON_DEVICE[0]
-    shared.ON_DEVICE[0] = False  # as in a fresh process
-    try:
-        w = ga.shared(np.arange(4.0), name="w")
-        monkeypatch.setattr(ga.config, "device", "cpu")
-        total = ga.function([], w.sum())  # C runner: reads the value as it is
-        assert total._fast is not None and float(total()) == 6
-        monkeypatch.setattr(ga.config, "device", "cuda")
-        x = ga.vector("x")
-        step = ga.function([x], x, updates=[(w, w + x)])
-        step(np.ones(4))
-        assert isinstance(w.container[0], DeviceArray) and total._fast is None
-        assert float(total()) == 10 and isinstance(w.container[0], np.ndarray)
-    finally:
-        shared.ON_DEVICE[0] = before or shared.ON_DEVICE[0]
+    w = ga.shared(np.arange(4.0), name="w")
+    monkeypatch.setattr(ga.config, "device", "cpu")
+    total = ga.function([], w.sum())  # C runner: reads the value as it is
+    other = ga.function([], ga.shared(np.ones(2)).sum())  # reads another variable
+    assert total._fast is not None and float(total()) == 6
+    monkeypatch.setattr(ga.config, "device", "cuda")
+    x = ga.vector("x")
+    step = ga.function([x], x, updates=[(w, w + x)])
+    step(np.ones(4))
+    assert isinstance(w.container[0], DeviceArray)
+    assert total._fast is None and other._fast is not None  # only w's readers change
+    assert float(total()) == 10 and isinstance(w.container[0], np.ndarray)
+    assert total._fast is not None  # the value is back: the C runner again
+    step(np.ones(4))
+    monkeypatch.setattr(ga.config, "device", "cpu")
+    late = ga.function([], w * 1)  # compiled while the value is on the device
+    np.testing.assert_array_equal(late(), [2, 3, 4, 5])

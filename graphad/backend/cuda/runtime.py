@@ -123,7 +123,12 @@ class Device:
     def __init__(self):
         self.uploaded = 0  # bytes copied host -> device, ever
         self.downloaded = 0  # bytes copied device -> host, ever
-        self._runtime = None  # the module of kernels every module has (the copies)
+        self._runtime = None  # a loaded module: every one has the runtime's copies
+        # deferred modules: kernels registered by ``module`` and built together later
+        self.defer = False
+        self._names = {}  # Kernel -> its name in the deferred modules
+        self._pending = []  # (name, Kernel) not built yet
+        self._built = {}  # name -> the loaded module holding it
 
     # --- what a subclass provides ---------------------------------------------------------
     def alloc(self, nbytes):
@@ -145,9 +150,9 @@ class Device:
         """Copy ``nbytes`` from device address ``src`` to ``dst``."""
         raise NotImplementedError
 
-    def module(self, kernels, timings=None):
+    def load(self, kernels, timings=None):
         """A loaded module of ``kernels`` (a list of (name, Kernel)): an object whose
-        ``function(name)`` is a launchable kernel."""
+        ``function(name)`` is a launchable kernel (the runtime's copies included)."""
         raise NotImplementedError
 
     def launch(self, function, grid, block, args, extra=()):
@@ -209,10 +214,38 @@ class Device:
         grid = max(1, min(MAX_BLOCKS, -(-out.size // BLOCK)))
         self.launch(self.runtime().function(f"gd_copy{itemsize}"), grid, BLOCK, args)
 
+    def module(self, kernels, timings=None):
+        """The module of a function's ``kernels`` (a list of (name, Kernel)), loaded
+        now; with ``defer`` set, registered and built with every kernel registered so
+        far at its first launch (one compiler run for many functions: the tests'
+        op-spec table)."""
+        kernels = list(kernels)
+        if not self.defer:
+            self._runtime = self.load(kernels, timings)
+            return self._runtime
+        local = {}
+        for name, kernel in kernels:
+            if kernel not in self._names:
+                self._names[kernel] = f"d{len(self._names)}"
+                self._pending.append((self._names[kernel], kernel))
+            local[name] = self._names[kernel]
+        return _Deferred(self, local)
+
+    def build_deferred(self):
+        """Build the kernels registered while ``defer`` was set, in one module."""
+        if self._pending:
+            self._runtime = module = self.load(self._pending)
+            for name, _ in self._pending:
+                self._built[name] = module
+            self._pending = []
+
     def runtime(self):
-        """The module of the runtime's own kernels (the copies of graphad_cuda.h)."""
+        """A loaded module, for the runtime's own kernels (the copies of
+        graphad_cuda.h, which every module has)."""
         if self._runtime is None:
-            self._runtime = self.module([])
+            self.build_deferred()
+        if self._runtime is None:
+            self._runtime = self.load([])
         return self._runtime
 
     def to_device(self, value, dtype=None) -> DeviceArray:
@@ -282,7 +315,7 @@ class PyCudaDevice(Device):
     def dtod(self, dst, src, nbytes):
         self.drv.memcpy_dtod(dst, src, nbytes)
 
-    def module(self, kernels, timings=None):
+    def load(self, kernels, timings=None):
         from .module import ptx_module
 
         path = ptx_module(kernels, timings)
@@ -303,6 +336,22 @@ class PyCudaDevice(Device):
 
     def synchronize(self):
         self.drv.Context.synchronize()
+
+
+class _Deferred:
+    """A function's module while its kernels wait to be built with others."""
+
+    def __init__(self, device, local):
+        self.device, self.local = device, local
+
+    def function(self, name):
+        base, _, stage = name.partition("_stage")
+        if base.startswith("gd_copy"):
+            return self.device.runtime().function(name)
+        built = self.local[base]
+        if built not in self.device._built:
+            self.device.build_deferred()
+        return self.device._built[built].function(built + (f"_stage{stage}" if stage else ""))
 
 
 class _PyCudaModule:
