@@ -8,6 +8,9 @@ NumPy reference (FAST_COMPILE). tests/backend/test_cuda_gpu.py runs the same on 
 from __future__ import annotations
 
 import pickle
+import re
+import runpy
+import sys
 import warnings
 import zlib
 
@@ -17,7 +20,7 @@ import pytest
 import graphad as ga
 from graphad.backend.cuda import launch
 from graphad.backend.cuda.runtime import DeviceArray, use_device
-from tests.backend.cuda_device import EmulatedDevice
+from tests.backend.cuda_device import REPO, EmulatedDevice
 from tests.kernel.test_render_cuda import row_graphs
 
 
@@ -378,3 +381,31 @@ def test_a_cpu_function_compiled_before_the_move_brings_values_back(emulated_cud
     monkeypatch.setattr(ga.config, "device", "cpu")
     late = ga.function([], w * 1)  # compiled while the value is on the device
     np.testing.assert_array_equal(late(), [2, 3, 4, 5])
+
+
+@pytest.mark.parametrize(
+    "script, check",
+    [
+        ("logistic_regression.py", r"10-class test accuracy: 0\.9[0-9]"),
+        ("mlp_digits.py", r"test accuracy: 0\.9[5-9]"),
+        ("hessian_vector_newton_cg.py", r"hvp check: relative error [0-9.]+e-1[0-9]"),
+        ("lissa.py", r"LiSSA relative error vs np.linalg.solve: [0-9.]+e-0[4-9]"),
+        ("bbvi.py", r"\(rose\)"),
+        ("hypergradient.py", r"relative error [0-9.]+e-(0[6-9]|1[0-9])"),
+    ],
+)
+def test_the_examples_run_on_the_device(emulated_cuda, script, check, capsys, monkeypatch):
+    """Each example as a user runs it, with ``device=cuda`` (no fallback warning) on
+    the emulation; its own printed check must hold."""
+    pytest.importorskip("sklearn", reason="the examples need scikit-learn: pip install .[examples]")
+    emulated_cuda.defer = False
+    monkeypatch.setattr(sys, "argv", [script])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        try:
+            runpy.run_path(str(REPO / "examples" / script), run_name="__main__")
+        except SystemExit as exc:
+            assert not exc.code, exc.code
+    out = capsys.readouterr().out
+    assert re.search(check, out), out
+    assert emulated_cuda.launched and emulated_cuda.gemms
