@@ -166,7 +166,7 @@ def fake_gpu(tmp_path, monkeypatch):
     monkeypatch.setattr("graphad.backend.cuda.module.ptx_module", source_module)
     monkeypatch.setattr(ga.config, "device", "cuda")
     device = runtime.PyCudaDevice()
-    device.gemm = lambda *args: fake_cublas_device(tmp_path).gemm(*args)
+    device._blas = fake_cublas_device(tmp_path)  # PyCudaDevice.gemm's cuBLAS
     with runtime.use_device(device):
         yield device, calls
 
@@ -286,3 +286,19 @@ def test_deferred_modules_build_many_functions_in_one_load(fake_gpu):
     for k, f in zip((2.0, 3.0, 4.0), fs):
         np.testing.assert_allclose(f(v), np.exp(v) * k + v.sum(), rtol=1e-12)
     assert calls.count("module") == before + 1
+
+
+def test_without_cublas_a_function_with_products_compiles_for_the_cpu(fake_gpu, monkeypatch):
+    from graphad.compile import maker
+
+    device, _ = fake_gpu
+    monkeypatch.setattr(device, "_blas", None)  # PyCudaDevice loads cuBLAS again
+    monkeypatch.setattr(cublas, "candidates", lambda: ["/nonexistent/libcublas.so"])
+    monkeypatch.setattr(maker, "_warned", set())
+    m = ga.matrix("m")
+    with pytest.warns(UserWarning, match="cuBLAS.*run on the CPU"):
+        f = ga.function([m], m @ m)
+    assert f.maker.vm.device is None
+    np.testing.assert_allclose(f(np.eye(2) * 3), np.eye(2) * 9)
+    g = ga.function([m], ga.exp(m))  # no product: still the device
+    assert g.maker.vm.device is device

@@ -166,6 +166,9 @@ class Device:
     def synchronize(self):
         """Wait for the work launched so far."""
 
+    def check_gemm(self):
+        """MissingToolError unless ``gemm`` can run (cuBLAS loads)."""
+
     # --- built on the above ---------------------------------------------------------------
     def empty(self, shape, dtype) -> DeviceArray:
         return DeviceArray(self, shape, dtype)
@@ -327,11 +330,14 @@ class PyCudaDevice(Device):
         extra = [np.int64(e.value) for e in extra]
         function(raw, *extra, block=(block, 1, 1), grid=(grid, 1))
 
-    def gemm(self, *args):
+    def check_gemm(self):
         if self._blas is None:
             from .cublas import Cublas
 
             self._blas = Cublas()
+
+    def gemm(self, *args):
+        self.check_gemm()
         self._blas.gemm(*args)
 
     def synchronize(self):
