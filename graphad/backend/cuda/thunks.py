@@ -37,11 +37,11 @@ TINY = 16
 def thunk_maker(fgraph, timings, device):
     """A ``make_thunk(node)`` for the VM running ``fgraph`` on ``device``; ``timings``
     gets the module's "codegen" and "compiler" seconds."""
-    names = kernel_names(kernel_nodes(fgraph))
-    module = device.module(list(distinct_kernels(names).items()), timings)
     products = [n for n in fgraph.apply_nodes if hasattr(n.op, "cuda_callable")]
     if any(n.op.cuda_callable(n) is not None for n in products):
         device.check_gemm()  # no cuBLAS: MissingToolError now, and the CPU compiles it
+    names = kernel_names(kernel_nodes(fgraph))
+    module = device.module(list(distinct_kernels(names).items()), timings)
 
     def make_thunk(node):
         host = _host(device, node)
