@@ -46,7 +46,8 @@ def test_rows_give_time_calls_share_and_how_each_node_ran():
     assert len(rows) == len(f.maker.fgraph.apply_nodes)
     assert {int(r[2]) for r in rows} == {3}
     shares = [float(r[1]) for r in rows]
-    assert abs(sum(shares) - 100) < 0.5
+    # each share is printed to 0.1 %, so the sum may be off by 0.05 per row
+    assert abs(sum(shares) - 100) <= 0.05 * len(shares) + 1e-9
     times = [float(r[0]) for r in rows]
     assert times == sorted(times, reverse=True), "slowest first"
     kinds = {r[3] for r in rows}
