@@ -13,7 +13,8 @@ Inputs live on the device before the clock starts (graphad: DeviceArrays, shared
 variables; PyTorch: CUDA tensors) and results stay there (``outputs_on_device``), so
 the figures are the GPU's, not PCIe's. Each rep runs the call often enough to last
 about 20 ms and then waits for the device; the table shows the median of the reps.
-Each framework's result is checked against NumPy's. Results go to
+Each framework's result is checked against NumPy's as run.py checks it
+(``workloads.check``). Results go to
 ``bench/results/<date>-<host>-cuda.json``.
 """
 
@@ -33,6 +34,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mlp  # noqa: E402
 import workloads  # noqa: E402
+from workloads import check  # noqa: E402
 
 TARGETS = {"W1": ("copy", 0.7), "W3": ("torch", 1.0), "W4": ("torch", 0.8)}
 
@@ -74,13 +76,6 @@ def torch_cuda():
     return torch if torch.cuda.is_available() else None
 
 
-def check(got, want, rtol):
-    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
-    scale = max(float(np.max(np.abs(want))), 1e-30)
-    err = float(np.max(np.abs(got - want))) / scale if want.size else 0.0
-    return ("ok" if err <= rtol else "FAIL"), err
-
-
 def copy_bandwidth(device, n, reps, min_rep_s):
     a, b = device.empty((n,), "float32"), device.empty((n,), "float32")
     med, _ = timed(lambda: device.dtod(b.ptr, a.ptr, a.nbytes), device.synchronize, reps, min_rep_s)
@@ -95,13 +90,13 @@ def w1(ga, device, torch, n, reps, min_rep_s):
     f = ga.function(vs, workloads.elementwise(ga, *vs), outputs_on_device=True)
     on_device = [device.upload(x) for x in xs]
     rows = {"graphad": (timed(lambda: f(*on_device), device.synchronize, reps, min_rep_s),
-                        check(f(*on_device), want, 1e-4))}  # fmt: skip
+                        check(f(*on_device), want, "float32"))}  # fmt: skip
     if torch is not None:
         ts = [torch.from_numpy(x).cuda() for x in xs]
         run = lambda: workloads.elementwise(torch, *ts)  # noqa: E731
         rows["torch"] = (
             timed(run, torch.cuda.synchronize, reps, min_rep_s),
-            check(run().cpu().numpy(), want, 1e-4),
+            check(run().cpu().numpy(), want, "float32"),
         )
     return rows, 4 * n * 4
 
@@ -119,7 +114,7 @@ def w3(ga, device, torch, reps, min_rep_s, smoke):
         outputs_on_device=True,
     )  # fmt: skip
     dx, dy = device.upload(x), device.upload(y)
-    first = check(step(dx, dy), want, 1e-4)
+    first = check(step(dx, dy), want, "float32")
     rows = {"graphad": (timed(lambda: step(dx, dy), device.synchronize, reps, min_rep_s), first)}
     if torch is not None:
         ps = [torch.from_numpy(p.copy()).cuda().requires_grad_() for p in params]
@@ -133,7 +128,7 @@ def w3(ga, device, torch, reps, min_rep_s, smoke):
                     p.sub_(g, alpha=mlp.LR)
             return value
 
-        first = check(run().detach().cpu().numpy(), want, 1e-4)
+        first = check(run().detach().cpu().numpy(), want, "float32")
         rows["torch"] = (timed(run, torch.cuda.synchronize, reps, min_rep_s), first)
     return rows, None
 
@@ -145,13 +140,13 @@ def w4(ga, device, torch, n, reps, min_rep_s):
     f = ga.function([zv], workloads.lse_rows("graphad", zv), outputs_on_device=True)
     dz = device.upload(z)
     rows = {"graphad": (timed(lambda: f(dz), device.synchronize, reps, min_rep_s),
-                        check(f(dz), want, 1e-5))}  # fmt: skip
+                        check(f(dz), want, "float32"))}  # fmt: skip
     if torch is not None:
         zt = torch.from_numpy(z).cuda()
         run = lambda: torch.logsumexp(zt, dim=1)  # noqa: E731
         rows["torch"] = (
             timed(run, torch.cuda.synchronize, reps, min_rep_s),
-            check(run().cpu().numpy(), want, 1e-5),
+            check(run().cpu().numpy(), want, "float32"),
         )
     return rows, z.nbytes + n * 4
 

@@ -44,8 +44,8 @@ if __name__ == "__main__":
 
 import first_call  # noqa: E402
 import mlp  # noqa: E402
-import numpy as np  # noqa: E402
 import workloads  # noqa: E402
+from workloads import TOLERANCE, check  # noqa: E402
 
 WORKLOADS = {
     "W1": workloads.w1,
@@ -58,53 +58,8 @@ WORKLOADS = {
 }
 ALL = (*WORKLOADS, "W8")
 PEERS = ("numpy", "jax", "torch", "pytensor")  # the default; "inductor" when asked for
-TOLERANCE = {"float32": 1e-4, "float64": 1e-10}  # relative to the reference's scale
 UNITS = {"s": 1.0, "ms": 1e3, "us": 1e6}
 ENV = (*machine.thread_env(1), *machine.QUIET_POOLS)  # the settings the JSON records
-
-
-def to_arrays(result) -> list[np.ndarray]:
-    """A result (array, scalar, tensor, or nested lists of them) as a flat list of copies.
-
-    >>> [a.tolist() for a in to_arrays([1.0, (np.zeros(2), 3)])]
-    [1.0, [0.0, 0.0], 3]
-    """
-    if isinstance(result, (list, tuple)):
-        return [a for item in result for a in to_arrays(item)]
-    if hasattr(result, "detach"):  # a torch tensor
-        result = result.detach().numpy()
-    return [np.array(result, copy=True)]
-
-
-def check(result, reference, dtype: str) -> tuple[str, float]:
-    """("ok" | "FAIL" | "-", error): ``result`` against NumPy's ``reference``. The error is
-    the largest |got - want| / (|want| + max |want|), so an entry is judged against both
-    its own size and its array's; it must stay under TOLERANCE[dtype]. Shapes must match,
-    and so must float dtypes (a 0-d result may be a Python float).
-
-    >>> check([np.float32(1), np.ones(3, "float32")], [1.0, np.ones(3, "float32")], "float32")
-    ('ok', 0.0)
-    >>> check(np.full(3, 1.001), np.ones(3), "float64")[0]
-    'FAIL'
-    """
-    if reference is None:
-        return "-", 0.0
-    got, want = to_arrays(result), to_arrays(reference)
-    if len(got) != len(want):
-        return "FAIL", math.inf
-    worst = 0.0
-    for g, w in zip(got, want):
-        float_dtypes = g.dtype.kind == w.dtype.kind == "f"
-        if g.shape != w.shape or (float_dtypes and w.ndim and g.dtype != w.dtype):
-            return "FAIL", math.inf
-        w = w.astype("float64")
-        scale = np.abs(w) + (np.max(np.abs(w)) if w.size else 0.0)
-        err = np.abs(g.astype("float64") - w) / np.where(scale > 0, scale, 1.0)
-        largest = float(np.max(err, initial=0.0))
-        if math.isnan(largest):  # a NaN where NumPy has a number (max() would drop it)
-            return "FAIL", largest
-        worst = max(worst, largest)
-    return ("ok" if worst <= TOLERANCE[dtype] else "FAIL"), worst
 
 
 def inner_calls(fn, min_rep_s: float) -> int:

@@ -15,6 +15,7 @@ first_call.py; W8 is derived from W3 and W4.
 from __future__ import annotations
 
 import importlib
+import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,6 +55,53 @@ GRAD_COST = (
     ("W4 float32", "W4", "float32 fwd", "float32 fwd+grad", 2.0, 2.0),
     ("W4 float64", "W4", "float64 fwd", "float64 fwd+grad", 2.0, 2.0),
 )
+
+
+TOLERANCE = {"float32": 1e-4, "float64": 1e-10}  # relative to the reference's scale
+
+
+def to_arrays(result) -> list[np.ndarray]:
+    """A result (array, scalar, tensor, or nested lists of them) as a flat list of copies.
+
+    >>> [a.tolist() for a in to_arrays([1.0, (np.zeros(2), 3)])]
+    [1.0, [0.0, 0.0], 3]
+    """
+    if isinstance(result, (list, tuple)):
+        return [a for item in result for a in to_arrays(item)]
+    if hasattr(result, "detach"):  # a torch tensor
+        result = result.detach().numpy()
+    return [np.array(result, copy=True)]
+
+
+def check(result, reference, dtype: str) -> tuple[str, float]:
+    """("ok" | "FAIL" | "-", error): ``result`` against NumPy's ``reference``. The error is
+    the largest |got - want| / (|want| + max |want|), so an entry is judged against both
+    its own size and its array's; it must stay under TOLERANCE[dtype]. Shapes must match,
+    and so must float dtypes (a 0-d result may be a Python float).
+
+    >>> check([np.float32(1), np.ones(3, "float32")], [1.0, np.ones(3, "float32")], "float32")
+    ('ok', 0.0)
+    >>> check(np.full(3, 1.001), np.ones(3), "float64")[0]
+    'FAIL'
+    """
+    if reference is None:
+        return "-", 0.0
+    got, want = to_arrays(result), to_arrays(reference)
+    if len(got) != len(want):
+        return "FAIL", math.inf
+    worst = 0.0
+    for g, w in zip(got, want):
+        float_dtypes = g.dtype.kind == w.dtype.kind == "f"
+        if g.shape != w.shape or (float_dtypes and w.ndim and g.dtype != w.dtype):
+            return "FAIL", math.inf
+        w = w.astype("float64")
+        scale = np.abs(w) + (np.max(np.abs(w)) if w.size else 0.0)
+        err = np.abs(g.astype("float64") - w) / np.where(scale > 0, scale, 1.0)
+        largest = float(np.max(err, initial=0.0))
+        if math.isnan(largest):  # a NaN where NumPy has a number (max() would drop it)
+            return "FAIL", largest
+        worst = max(worst, largest)
+    return ("ok" if worst <= TOLERANCE[dtype] else "FAIL"), worst
 
 
 @dataclass(frozen=True)

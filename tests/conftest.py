@@ -19,9 +19,7 @@ def mode(request):
 def emulated_cuda(tmp_path, monkeypatch):
     """``device=cuda`` on the host emulation of a GPU (tests/backend/cuda_device.py)
     for the functions the test compiles; the fixture's value is the device."""
-    from graphad.backend.cuda.runtime import use_device
-    from tests.backend.cuda_device import EmulatedDevice
+    from tests.backend.cuda_device import EmulatedDevice, on_device
 
-    monkeypatch.setattr(ga.config, "device", "cuda")
-    with use_device(EmulatedDevice(tmp_path)) as device:
+    with on_device(EmulatedDevice(tmp_path)) as device:
         yield device

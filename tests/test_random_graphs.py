@@ -809,16 +809,10 @@ def test_random_graph_matches_numpy(case):
 @pytest.fixture(scope="module")
 def emulated_gpu(tmp_path_factory):
     """``device=cuda`` on the host emulation of a GPU (tests/backend/cuda_device.py)."""
-    from graphad.backend.cuda.runtime import use_device
-    from tests.backend.cuda_device import EmulatedDevice
+    from tests.backend.cuda_device import EmulatedDevice, on_device
 
-    old = ga.config.device
-    ga.config.device = "cuda"
-    try:
-        with use_device(EmulatedDevice(tmp_path_factory.mktemp("gpu"))) as device:
-            yield device
-    finally:
-        ga.config.device = old
+    with on_device(EmulatedDevice(tmp_path_factory.mktemp("gpu"))) as device:
+        yield device
 
 
 @settings(max_examples=max(EXAMPLES // 10, 1), deadline=None, derandomize=True, database=None)

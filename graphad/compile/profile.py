@@ -73,13 +73,10 @@ class Profile:
                 f"{node.op.describe_node(node)}"
             )
         lines.append("by kind:")
-        for kind in ("C kernel", "BLAS", "NumPy", "CUDA kernel", "cuBLAS", "view", "host"):
+        for kind in dict.fromkeys(kinds):  # the kinds present, in schedule order
             n = kinds.count(kind)
-            if n:
-                t = sum(tn for tn, k in zip(vm.node_time, kinds) if k == kind)
-                lines.append(
-                    f"  {kind:9s} {n:4d} node(s) {t * 1e3:10.3f} ms {100 * t / total:6.1f}%"
-                )
+            t = sum(tn for tn, k in zip(vm.node_time, kinds) if k == kind)
+            lines.append(f"  {kind:9s} {n:4d} node(s) {t * 1e3:10.3f} ms {100 * t / total:6.1f}%")
         if vm.device is not None:
             lines += self._transfers(vm)
         split = self.compile_split()

@@ -19,6 +19,7 @@ what only the hardware and its libraries do (docs/cuda.md).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import re
 import shutil
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graphad.backend.cuda.runtime import Device
+from graphad.backend.cuda.runtime import Device, use_device
 from graphad.kernel.render_cuda import module_source
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,49 +70,22 @@ class EmulatedDevice(Device):
 
     # modules: host C++ libraries
     def load(self, kernels, timings=None):
-        cxx = shutil.which("g++") or shutil.which("c++")
-        if cxx is None:
-            pytest.skip("the CUDA emulation needs a C++ compiler (apt-get install g++)")
-        n = len(list(self.folder.glob("emulated*.so")))
-        src, lib = self.folder / f"emulated{n}.cpp", self.folder / f"emulated{n}.so"
-        source = module_source(kernels)
-        header = EMULATE_H
-        if self.threads:
-            header = THREADS_H
-            functions = [f"gd_copy{n}" for n in (1, 2, 4, 8, 16)]
-            functions += re.findall(r"__global__ void (\w+)\(", source)
-            source += "".join(
-                f'extern "C" int run_{fn}(const void *a, long long x, unsigned g, unsigned b)'
-                f" {{ return gd_run({fn}, a, x, g, b); }}\n"
-                for fn in dict.fromkeys(functions)
-            )
-        src.write_text(source)
-        cmd = [cxx, "-x", "c++", "-std=c++17", "-O0", "-w", "-shared", "-fPIC", "-pthread"]
-        cmd += ["-include", str(header), f"-I{REPO / 'kernels'}", str(src), "-o", str(lib)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stderr[-4000:]
-        library = ctypes.CDLL(str(lib))
+        library = compile_library(module_source(kernels), self.folder, self.threads)
         return types.SimpleNamespace(function=lambda name: (library, name))
 
     def launch(self, function, grid, block, args, extra=()):
         library, function = function
         self.launched.append(function)
-        if self.threads:
-            run = getattr(library, f"run_{function}")
-            run.argtypes = [ctypes.c_void_p, ctypes.c_longlong, ctypes.c_uint, ctypes.c_uint]
-            run.restype = ctypes.c_int
-            grid = grid if function.endswith("_stage1") else min(grid, 2)
-            extra = extra[0].value if extra else 0
-            if run(ctypes.addressof(args), extra, grid, self.threads):
-                raise RuntimeError(f"{function}: a __syncthreads() barrier timed out")
+        if not self.threads:
+            run_blocks(library, function, grid, [args, *extra])
             return
-        fn = getattr(library, function)
-        fn.argtypes = [type(args)] + [type(e) for e in extra]
-        fn.restype = None
-        blocks = grid if function.endswith("_stage1") else 1
-        for b in range(blocks):
-            library.gd_emulate_block(b, blocks)
-            fn(args, *extra)
+        run = getattr(library, f"run_{function}")
+        run.argtypes = [ctypes.c_void_p, ctypes.c_longlong, ctypes.c_uint, ctypes.c_uint]
+        run.restype = ctypes.c_int
+        grid = grid if function.endswith("_stage1") else min(grid, 2)
+        extra = extra[0].value if extra else 0
+        if run(ctypes.addressof(args), extra, grid, self.threads):
+            raise RuntimeError(f"{function}: a __syncthreads() barrier timed out")
 
     # cuBLAS's contract, by NumPy
     def gemm(self, dtype, ta, tb, m, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c, ldc, sc, batch):
@@ -133,6 +107,61 @@ class EmulatedDevice(Device):
         B = B.transpose(0, 2, 1) if tb else B
         product = np.matmul(A, B) * A.dtype.type(alpha)
         C[...] = product if beta == 0 else product + A.dtype.type(beta) * C
+
+
+def compile_library(source, folder, threads=None):
+    """The generated CUDA ``source`` compiled as a host C++ library in ``folder``: one
+    thread per block (cuda_emulate.h), or blocks of ``threads`` real threads
+    (cuda_threads.h, with a ``run_<kernel>`` launcher per kernel)."""
+    cxx = shutil.which("g++") or shutil.which("c++")
+    if cxx is None:
+        pytest.skip("the CUDA emulation needs a C++ compiler (apt-get install g++)")
+    folder = Path(folder)
+    n = len(list(folder.glob("emulated*.so")))
+    src, lib = folder / f"emulated{n}.cpp", folder / f"emulated{n}.so"
+    header = EMULATE_H
+    if threads:
+        header = THREADS_H
+        functions = [f"gd_copy{n}" for n in (1, 2, 4, 8, 16)]
+        functions += re.findall(r"__global__ void (\w+)\(", source)
+        source += "".join(
+            f'extern "C" int run_{fn}(const void *a, long long x, unsigned g, unsigned b)'
+            f" {{ return gd_run({fn}, a, x, g, b); }}\n"
+            for fn in dict.fromkeys(functions)
+        )
+    src.write_text(source)
+    cmd = [cxx, "-x", "c++", "-std=c++17", "-O0", "-w", "-shared", "-fPIC", "-pthread"]
+    cmd += ["-include", str(header), f"-I{REPO / 'kernels'}", str(src), "-o", str(lib)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return ctypes.CDLL(str(lib))
+
+
+def run_blocks(library, name, grid, args):
+    """Launch kernel ``name`` of a one-thread-per-block ``library`` with the ctypes
+    ``args``: block 0 alone (its grid-stride loops cover everything), except the
+    first stage of a two-stage reduction, which needs each of its ``grid`` blocks."""
+    fn = getattr(library, name)
+    fn.argtypes = [type(a) for a in args]
+    fn.restype = None
+    blocks = grid if name.endswith("_stage1") else 1
+    for b in range(blocks):
+        library.gd_emulate_block(b, blocks)
+        fn(*args)
+
+
+@contextlib.contextmanager
+def on_device(device):
+    """``device=cuda`` on ``device`` for the functions compiled inside."""
+    import graphad as ga
+
+    old = ga.config.device
+    ga.config.device = "cuda"
+    try:
+        with use_device(device):
+            yield device
+    finally:
+        ga.config.device = old
 
 
 def _column_major(ptr, dtype, shape, ld, stride, batch):

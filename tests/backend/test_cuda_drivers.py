@@ -21,16 +21,10 @@ import pytest
 
 import graphad as ga
 from graphad.backend.cuda import cublas, runtime
-from tests.backend.cuda_device import EMULATE_H, REPO, EmulatedDevice
+from graphad.backend.cuda.launch import BLOCK
+from tests.backend.cuda_device import EmulatedDevice, compile_library, on_device, run_blocks
 
 HERE = Path(__file__).resolve().parent
-
-
-def _cxx():
-    found = shutil.which("g++") or shutil.which("c++")
-    if found is None:
-        pytest.skip("needs a C++ compiler (apt-get install g++)")
-    return found
 
 
 class _Allocation:
@@ -46,7 +40,7 @@ class _Function:
         self.library, self.name = library, name
 
     def __call__(self, *args, block, grid):
-        assert block == (runtime_block(), 1, 1) and len(grid) == 2 and grid[1] == 1
+        assert block == (BLOCK, 1, 1) and len(grid) == 2 and grid[1] == 1
         values = []
         for arg in args:
             if isinstance(arg, np.void):  # a struct by value: its bytes, as PyCUDA packs it
@@ -55,19 +49,7 @@ class _Function:
                 values.append(ctypes.c_longlong(int(arg)))
             else:
                 raise TypeError(f"the fake pycuda got an argument of type {type(arg)}")
-        fn = getattr(self.library, self.name)
-        fn.argtypes = [type(v) for v in values]
-        fn.restype = None
-        blocks = grid[0] if self.name.endswith("_stage1") else 1
-        for b in range(blocks):
-            self.library.gd_emulate_block(b, blocks)
-            fn(*values)
-
-
-def runtime_block():
-    from graphad.backend.cuda.launch import BLOCK
-
-    return BLOCK
+        run_blocks(self.library, self.name, grid[0], values)
 
 
 def _as_struct(raw):
@@ -115,15 +97,7 @@ def fake_pycuda(folder, calls):
 
     def module_from_buffer(source):
         assert source.endswith(b"\0")  # cuModuleLoadData reads PTX as a C string
-        source = source[:-1]
-        n = len(list(folder.glob("fake*.so")))
-        src, lib = folder / f"fake{n}.cpp", folder / f"fake{n}.so"
-        src.write_bytes(source)
-        cmd = [_cxx(), "-x", "c++", "-O0", "-w", "-shared", "-fPIC", "-include", str(EMULATE_H)]
-        cmd += [f"-I{REPO / 'kernels'}", str(src), "-o", str(lib)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        library = ctypes.CDLL(str(lib))
+        library = compile_library(source[:-1].decode(), folder)
         calls.append("module")
         return types.SimpleNamespace(get_function=lambda name: _Function(library, name))
 
@@ -164,10 +138,9 @@ def fake_gpu(tmp_path, monkeypatch):
         return str(path)
 
     monkeypatch.setattr("graphad.backend.cuda.module.ptx_module", source_module)
-    monkeypatch.setattr(ga.config, "device", "cuda")
     device = runtime.PyCudaDevice()
     device._blas = fake_cublas_device(tmp_path)  # PyCudaDevice.gemm's cuBLAS
-    with runtime.use_device(device):
+    with on_device(device):
         yield device, calls
 
 

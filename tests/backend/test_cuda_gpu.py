@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 
 import graphad as ga
+from tests.backend.cuda_device import on_device
 from tests.backend.test_cuda_runtime import check_rows, row_functions
 from tests.test_examples import REPO, run_script
 from tests.test_random_graphs import EXAMPLES, cases, check_case
@@ -35,10 +36,8 @@ def gpu():
         device = current_device()
     except ga.MissingToolError as exc:
         pytest.skip(f"no usable GPU: {exc}")
-    old = ga.config.device
-    ga.config.device = "cuda"
-    yield device
-    ga.config.device = old
+    with on_device(device):
+        yield device
 
 
 def test_every_op_spec_row_on_the_gpu(gpu):

@@ -19,8 +19,8 @@ import pytest
 
 import graphad as ga
 from graphad.backend.cuda import launch
-from graphad.backend.cuda.runtime import DeviceArray, use_device
-from tests.backend.cuda_device import REPO, EmulatedDevice
+from graphad.backend.cuda.runtime import DeviceArray
+from tests.backend.cuda_device import REPO, EmulatedDevice, on_device
 from tests.kernel.test_render_cuda import row_graphs
 
 
@@ -70,16 +70,10 @@ def check_rows(found):
 
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory):
-    device = EmulatedDevice(tmp_path_factory.mktemp("emulated"))
-    old = ga.config.device
-    ga.config.device = "cuda"
-    try:
-        with use_device(device):
-            found = row_functions()
-            device.build_deferred()  # every kernel in one compiler run
-            yield device, found
-    finally:
-        ga.config.device = old
+    with on_device(EmulatedDevice(tmp_path_factory.mktemp("emulated"))) as device:
+        found = row_functions()
+        device.build_deferred()  # every kernel in one compiler run
+        yield device, found
 
 
 def test_every_op_spec_row_matches_the_reference(rows):
@@ -93,10 +87,8 @@ def test_reductions_combine_the_threads_of_a_block(tmp_path, monkeypatch, thread
     """Every op-spec row with a reduction, on blocks of real threads: the combine of
     the threads' accumulators (shared memory, then warp shuffles from 64 threads up)
     matches the reference. (GPUs run 256; 64 and 32 take the other branches.)"""
-    device = EmulatedDevice(tmp_path, threads=threads)
-    monkeypatch.setattr(ga.config, "device", "cuda")
     monkeypatch.setattr(launch, "CHUNK", 300)  # reductions of every element: a few chunks
-    with use_device(device):
+    with on_device(EmulatedDevice(tmp_path, threads=threads)) as device:
         found = [
             case
             for case in row_functions()
@@ -111,7 +103,6 @@ def test_blocks_of_256_threads_as_a_gpu_runs_them(tmp_path, monkeypatch):
     """The launch size GPUs get: row reductions of every accumulator kind, with an
     epilogue and an export, and a reduction of every element in two stages."""
     device = EmulatedDevice(tmp_path, threads=256)
-    monkeypatch.setattr(ga.config, "device", "cuda")
     monkeypatch.setattr(launch, "CHUNK", 300)
     x = ga.matrix("x", dtype="float32")
     n = ga.matrix("n", dtype="int64")
@@ -125,7 +116,7 @@ def test_blocks_of_256_threads_as_a_gpu_runs_them(tmp_path, monkeypatch):
         ga.sum(ga.abs(x)),  # every element: two stages
         ga.max(x),
     ]
-    with use_device(device):
+    with on_device(device):
         gpu = ga.function([x, n], outs)
     ref = ga.function([x, n], outs, mode="FAST_COMPILE")
     rng = np.random.default_rng(5)

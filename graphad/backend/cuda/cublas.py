@@ -153,16 +153,22 @@ def _product(device, a, b, c, alpha, beta):
 def _operand(device, x, batch, right):
     """(operation, leading dimension, batch byte strides, array) of one operand,
     copied contiguously first when cuBLAS cannot read it where it is."""
-    for attempt in (x, None):
-        if attempt is None:
-            x = device.copy(x)
-        rows, cols, rs, cs = _matrix(x, right)
-        found = layout(rows, cols, rs, cs, x.itemsize)
-        strides = _batch_strides(x, batch)
-        if found is not None and all(s % x.itemsize == 0 for s in strides):
-            op, ld = found
-            return op, min(ld, _INT_MAX + 1), strides, x
-    raise AssertionError("a contiguous copy is always readable")  # pragma: no cover
+    found, strides = _readable(x, batch, right)
+    if found is None:
+        x = device.copy(x)  # row-major, batch axes folded: always readable
+        found, strides = _readable(x, batch, right)
+    op, ld = found
+    return op, ld, strides, x
+
+
+def _readable(x, batch, right):
+    """(layout(...) of ``x``'s matrix, or None; its batch byte strides)."""
+    rows, cols, rs, cs = _matrix(x, right)
+    strides = _batch_strides(x, batch)
+    found = layout(rows, cols, rs, cs, x.itemsize)
+    if any(s % x.itemsize for s in strides):
+        found = None
+    return found, strides
 
 
 class Cublas:

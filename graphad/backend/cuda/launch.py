@@ -1,7 +1,7 @@
 """Argument structs and launch plans of the CUDA kernels of ``kernel/render_cuda.py``.
 
-A kernel takes one struct by value (``<name>_args``); ``plan(kernel, arrays, ...)``
-computes it the way the C backend's drivers do (NumPy broadcasting, byte strides, 0
+A kernel takes one struct by value (``<name>_args``); a node's ``Planner`` computes
+it per call the way the C backend's drivers do (NumPy broadcasting, byte strides, 0
 along broadcast axes, outputs at the iteration shape) and says which functions to launch
 on how many blocks. Memory is the caller's: ``empty(shape, dtype)`` allocates an array
 (device memory under PyCUDA, NumPy arrays when the source runs as host code) and
@@ -96,11 +96,6 @@ def _broadcast(shapes, what):
         return tuple(np.broadcast_shapes(*shapes))
     except ValueError as exc:
         raise ShapeError(f"{what}: {exc}") from None
-
-
-def plan(name, kernel, arrays, empty, address) -> Plan:
-    """The launch plan of kernel ``name`` (Kernel ``kernel``) on input ``arrays``."""
-    return Planner(name, kernel)(arrays, empty, address)
 
 
 class Planner:

@@ -42,24 +42,17 @@ class _CopyArgs(ctypes.Structure):  # struct gd_copy_args
 
 
 class DeviceArray:
-    """An array in a device's memory. ``alloc`` keeps the memory alive (views share
-    it); ``ptr`` is the address of element 0."""
+    """An array in a device's memory: ``DeviceArray(device, shape, dtype)`` allocates
+    a contiguous one; ``view`` makes others over the same memory. ``alloc`` keeps the
+    memory alive; ``ptr`` is the address of element 0."""
 
-    __array_priority__ = 20  # NumPy hands mixed arithmetic to nobody: there is none
-
-    def __init__(self, device, shape, dtype, strides=None, alloc=None, ptr=None):
+    def __init__(self, device, shape, dtype):
         self.device = device
         self.shape = tuple(int(s) for s in shape)
         self.dtype = np.dtype(dtype)
-        self.strides = (
-            tuple(int(s) for s in strides)
-            if strides is not None
-            else self.contiguous_strides(self.shape, self.dtype)
-        )
-        if alloc is None:
-            alloc = device.alloc(max(self.nbytes, 1))
-        self.alloc = alloc
-        self.ptr = int(device.address(alloc)) if ptr is None else int(ptr)
+        self.strides = self.contiguous_strides(self.shape, self.dtype)
+        self.alloc = device.alloc(max(self.nbytes, 1))
+        self.ptr = int(device.address(self.alloc))
 
     @staticmethod
     def contiguous_strides(shape, dtype):
