@@ -201,9 +201,9 @@ def _joins(is_reduce, target, readers, group_of, position):
     would be exported."""
     inside = [c for c, _ in readers if c != "output" and group_of.get(c) is target]
     others = [c for c, _ in readers if c == "output" or group_of.get(c) is not target]
-    if is_reduce:  # a reduction may feed an elementwise epilogue
+    if is_reduce:  # a reduction may feed an elementwise epilogue with one result
         ok = not others and target.reduce is None and not target.exported
-        return False if ok else None
+        return False if ok and len(target.roots) == 1 else None
     if target.reduce is not None and not all(c in target.prologue for c in inside):
         return None  # the epilogue works at the reduced shape
     if not others:
