@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "BackendMismatchError",
+    "CompileError",
     "ConfigError",
     "DisconnectedInputError",
     "GraphadError",
@@ -227,6 +228,17 @@ class RewriteError(GraphadError, RuntimeError):
 
     >>> import graphad as ga
     >>> issubclass(ga.RewriteError, RuntimeError), issubclass(ga.RewriteError, ga.GraphadError)
+    (True, True)
+    """
+
+
+class CompileError(GraphadError, RuntimeError):
+    """``ga.function`` failed for a reason graphad did not foresee (a bug in graphad);
+    the message names the line that built the outputs and the original error, which is
+    chained as ``__cause__``. Other modes may still compile the function.
+
+    >>> import graphad as ga
+    >>> issubclass(ga.CompileError, RuntimeError), issubclass(ga.CompileError, ga.GraphadError)
     (True, True)
     """
 

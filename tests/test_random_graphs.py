@@ -856,3 +856,53 @@ def check_case(case, modes):
         again = again if len(outs) > 1 else [again]
         for k, (value, want, tol) in enumerate(zip(again, expected, case.tolerances)):
             assert_matches(value, want, tol, f"{mode}, strided inputs, output {k}")
+
+
+# --- gradients compiled with their outputs ---------------------------------------------------
+# examples of the gradient test (each compiles one function in two modes)
+GRAD_EXAMPLES = max(EXAMPLES * 2 // 5, 1)
+
+
+@settings(max_examples=GRAD_EXAMPLES, deadline=None, derandomize=True, database=None)
+@given(case=cases(), data=st.data())
+def test_random_graph_with_its_gradients_matches_the_reference(case, data):
+    """The outputs *and* the gradients of a cost built from them, compiled in one
+    function, as users write training steps: ``[loss, grad(loss, x)]``. FAST_RUN's
+    gradients must equal the NumPy reference backend's (FAST_COMPILE), its outputs
+    NumPy's. The cost weights each float output by a projection given as an input of
+    unknown shape, or takes its sum or mean of squares, so reductions over unknown
+    lengths meet their own gradients inside one graph (the MSE program's crash)."""
+    used = case.used()
+    wrt = [case.variables[i] for i in used if case.variables[i].dtype.startswith("float")]
+    outs = [to_graphad(tree, case.variables) for tree in case.trees]
+    expected = [to_numpy(tree, case.arrays) for tree in case.trees]
+    floats = [k for k, out in enumerate(outs) if out.dtype.startswith("float")]
+    if not wrt or not floats:
+        return
+    projections, terms, values = [], [], []
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16), label="seed"))
+    for k in floats:
+        out, kind = outs[k], data.draw(st.sampled_from(["projection", "sum", "mean_sqr"]))
+        if kind == "projection":
+            p = ga.tensor(f"p{k}", out.dtype, shape=(None,) * out.ndim)
+            projections.append(p)
+            values.append(rng.normal(size=expected[k].shape).astype(out.dtype))
+            terms.append((out * p).sum())
+        else:
+            terms.append(out.sum() if kind == "sum" else (out * out).mean())
+    cost = terms[0]
+    for t in terms[1:]:
+        cost = cost + t
+    grads = ga.grad(cost, wrt, disconnected_inputs="ignore")
+    inputs = [case.variables[i] for i in used] + projections
+    args = [case.arrays[i].copy() for i in used] + values
+    ref = ga.function(inputs, outs + [cost] + grads, mode="FAST_COMPILE")(*args)
+    got = ga.function(inputs, outs + [cost] + grads, mode="FAST_RUN")(*args)
+    for k, (value, want, tol) in enumerate(zip(got, expected, case.tolerances)):
+        assert_matches(value, want, tol, f"FAST_RUN, output {k}")
+    rtol = max(tol for tol, _ in case.tolerances)
+    for k, (value, want) in enumerate(zip(got[len(outs) :], ref[len(outs) :])):
+        what = "the cost" if k == 0 else f"the gradient wrt {wrt[k - 1].name}"
+        want = np.asarray(want)
+        scale = 1 + (float(np.max(np.abs(want))) if want.size else 0.0)
+        assert_matches(value, want, (rtol, rtol * scale), f"FAST_RUN, {what}")

@@ -112,17 +112,17 @@ class FunctionGraph:
         """Make every client of ``old`` read ``new`` instead; prune what died."""
         if old is new:
             return
-        if old.type != new.type:
-            check = getattr(old.type, "is_compatible", None)
-            if not (check and check(new.type)):
-                raise TypeError(
-                    f"replace: {old!r} and {new!r} have different types ({reason or 'no reason'})"
-                )
+        _check_replaceable(old, new, reason)
         self._import_var(new)
         for client, i in list(self.clients.get(old, [])):
             self.change_input(client, i, new, reason)
 
     def replace_all(self, pairs, reason: str = "") -> None:
+        """``replace`` each (old, new) pair; all pairs are checked before any is made,
+        so a bad pair leaves the graph as it was."""
+        pairs = list(pairs)
+        for old, new in pairs:
+            _check_replaceable(old, new, reason)
         for old, new in pairs:
             self.replace(old, new, reason)
 
@@ -252,3 +252,13 @@ def _unflatten(state):
     return FunctionGraph(
         [get(r) for r in state["inputs"]], [get(r) for r in state["outputs"]], clone=False
     )
+
+
+def _check_replaceable(old, new, reason):
+    if old is new or old.type == new.type:
+        return
+    check = getattr(old.type, "is_compatible", None)
+    if not (check and check(new.type)):
+        raise TypeError(
+            f"replace: {old!r} and {new!r} have different types ({reason or 'no reason'})"
+        )

@@ -8,11 +8,12 @@ types are what its op's ``make_node`` gives for its inputs.
 
 from __future__ import annotations
 
+from ..errors import GraphadError
 from .basic import format_source
 from .fgraph import OUTPUT, _is_leaf_value
 
 
-class LintError(AssertionError):
+class LintError(GraphadError, AssertionError):
     """The graph is malformed; the message names the node and the fix."""
 
 

@@ -18,7 +18,10 @@ expression for its dtypes stays on its own, run by NumPy.
 from __future__ import annotations
 
 import heapq
+import warnings
 
+from ..errors import RewriteError
+from ..graph.basic import format_source
 from ..kernel.fused import Fused
 from ..kernel.lower import build_kernel
 from ..tensor import scalar_ops as so
@@ -302,15 +305,37 @@ class FusionPass:
         for _ in range(recompute_cheap(fgraph)):
             record.fire(self.name, "recompute_cheap")
         for g in fusion_groups(fgraph):
-            group, exported = g.nodes, g.exported
-            kernel, inputs = build_kernel(group, exported, g.reduce, g.epilogue or ())
-            if not inputs:  # nothing but literals: fold's business, not a kernel's
+            try:
+                fired = self._fuse(fgraph, g)
+            except Exception as exc:
+                # a failing group stays unfused (its nodes run one by one): slower,
+                # never wrong; tests and DEBUG re-raise
+                root = g.nodes[-1]
+                msg = (
+                    f"fusion of {', '.join(str(n.op) for n in g.nodes)} (built at "
+                    f"{format_source(root.source)}) failed: {exc}"
+                )
+                if strict:
+                    raise RewriteError(msg) from exc
+                warnings.warn(
+                    msg + "; those nodes run unfused (please report this bug)", stacklevel=2
+                )
+                record.failures.append((self.name, "fuse_elemwise", str(exc)))
                 continue
-            root = group[-1]
-            node = Fused(kernel, [n.source for n in group]).make_node(*inputs)
-            node.source = root.source
-            if getattr(root.tag, "grad", None):
-                node.tag.grad = True
-            pairs = zip([root, *exported], node.outputs)
-            fgraph.replace_all([(n.outputs[0], out) for n, out in pairs], reason="fusion")
-            record.fire(self.name, "fuse_elemwise" if len(group) > 1 else "kernel_of_one")
+            if fired:
+                record.fire(self.name, fired)
+
+    def _fuse(self, fgraph, g):
+        """Replace group ``g`` by one Fused node; the rule that fired, or None."""
+        group, exported = g.nodes, g.exported
+        kernel, inputs = build_kernel(group, exported, g.reduce, g.epilogue or ())
+        if not inputs:  # nothing but literals: fold's business, not a kernel's
+            return None
+        root = group[-1]
+        node = Fused(kernel, [n.source for n in group]).make_node(*inputs)
+        node.source = root.source
+        if getattr(root.tag, "grad", None):
+            node.tag.grad = True
+        pairs = zip([root, *exported], node.outputs)
+        fgraph.replace_all([(n.outputs[0], out) for n, out in pairs], reason="fusion")
+        return "fuse_elemwise" if len(group) > 1 else "kernel_of_one"

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import gc
 import time
+import warnings
 
+from ..errors import GraphadError, RewriteError
 from ..graph.verify import LintError, lint
 from .canonicalize import canonicalize_rules
 from .engine import RewriteRecord, RulePass
@@ -70,7 +72,7 @@ def run_pipeline(fgraph, mode_name, strict=False, check=False) -> RewriteRecord:
     try:
         for step in PIPELINES[mode_name]:
             start = time.perf_counter()
-            step.run(fgraph, record, strict)
+            _run_step(step, fgraph, record, strict)
             elapsed = time.perf_counter() - start
             record.pass_times[step.name] = record.pass_times.get(step.name, 0.0) + elapsed
             if check:
@@ -79,6 +81,25 @@ def run_pipeline(fgraph, mode_name, strict=False, check=False) -> RewriteRecord:
         if was_enabled:
             gc.enable()
     return record
+
+
+def _run_step(step, fgraph, record, strict):
+    """Run one pass. Its rules catch their own failures; whatever escapes a pass is
+    a bug in it: raised in tests and DEBUG, else the rest of the pass is skipped with
+    a warning (every replacement a pass made is type-checked, so the graph it leaves
+    still computes the same values)."""
+    try:
+        step.run(fgraph, record, strict)
+    except GraphadError:
+        raise
+    except Exception as exc:
+        msg = f"rewrite pass {step.name!r} failed: {type(exc).__name__}: {exc}"
+        if strict:
+            raise RewriteError(msg) from exc
+        warnings.warn(
+            msg + "; the rest of the pass is skipped (please report this bug)", stacklevel=2
+        )
+        record.failures.append((step.name, None, str(exc)))
 
 
 def _lint_after(fgraph, step):

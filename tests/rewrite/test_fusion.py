@@ -19,6 +19,7 @@ from graphad.rewrite import fusion
 from graphad.tensor.elemwise import Elemwise
 
 RNG = np.random.default_rng(20240611)
+HERE = os.path.basename(__file__)
 
 
 def fused_nodes(f):
@@ -289,6 +290,47 @@ def test_reduction_with_prologue_and_epilogue_is_one_kernel():
     assert [str(s.op) for s in kernel.epilogue] == ["exp", "add"]
     assert_c_kernels(f)
     check_against_reference(f, inputs, out, args)
+
+
+def test_reduction_read_by_two_epilogues_keeps_each_result_at_its_own_shape():
+    """mean(c) over an unknown length, with its gradient in the same function: the
+    divisor (the length) is read by two epilogues, ``sum / n`` and ``1 / n``. The
+    kernels of both merged into one with two results, and the reduction then joined
+    it, exporting ``sum / n`` at the full shape: ``replace`` refused it. A kernel ends
+    in a reduction only when its epilogue has one result."""
+    c = ga.vector("c")
+    m = c.mean()
+    outs = [m, ga.grad(m, c), c * 3]
+    f = ga.function([c], outs)
+    for n in fused_nodes(f):
+        if n.op.kernel.reduce is not None:
+            assert n.outputs[0].ndim == 0
+    assert_c_kernels(f)
+    check_against_reference(f, [c], outs, normal((7,)))
+
+
+def test_a_group_that_fails_to_fuse_runs_unfused_with_a_warning(monkeypatch):
+    """A bug in fusion costs speed, never the function: outside tests (no
+    rewrite_checks) the group stays unfused, with a warning naming it."""
+    monkeypatch.setattr(ga.config, "rewrite_checks", False)
+    real = fusion.build_kernel
+
+    def broken(group, *args):
+        if any(str(n.op) == "Elemwise{tanh}" for n in group):
+            raise ValueError("lowering bug")
+        return real(group, *args)
+
+    monkeypatch.setattr(fusion, "build_kernel", broken)
+    x, y = ga.vector("x"), ga.vector("y")
+    outs = [ga.tanh(x * y) + 1, ga.exp(x) - y]
+    with pytest.warns(UserWarning, match="lowering bug.*run unfused") as record:
+        f = ga.function([x, y], outs)
+    assert "tanh" in str(record[0].message) and HERE in str(record[0].message)
+    assert any(str(n.op) == "Elemwise{tanh}" for n in f.maker.fgraph.apply_nodes)
+    check_against_reference(f, [x, y], outs, normal((5,), (5,)))
+    monkeypatch.setattr(ga.config, "rewrite_checks", True)
+    with pytest.raises(ga.RewriteError, match="lowering bug"):
+        ga.function([x, y], outs)
 
 
 def test_epilogue_input_larger_at_run_time_still_broadcasts():
