@@ -11,6 +11,7 @@ Build a symbolic graph, differentiate it, compile it into a function:
 
 from . import (
     errors,
+    nnet,
     printing,
     tensor,  # callable: ga.tensor("x", shape=(None, 3)) builds an input
 )
@@ -26,13 +27,14 @@ from .autodiff import (
     zero_grad,
 )
 from .compile.function import Function, function
+from .compile.io import In
 from .compile.shared import SharedVariable, shared
 from .config import config
 from .errors import *  # noqa: F403  (the exception classes are public)
 from .printing import dprint
 from .tensor import math as _math
 from .tensor.construct import arange, eye
-from .tensor.indexing import inc_subtensor, set_subtensor, take
+from .tensor.indexing import inc_subtensor, nonzero, set_subtensor, take
 from .tensor.join import concatenate, repeat, split, stack, tile
 from .tensor.linalg import dot, matmul, outer, tensordot
 from .tensor.math import *  # noqa: F403  (every elementwise function)
@@ -68,6 +70,7 @@ from .tensor.shape import (
     ones_like,
     reshape,
     shape,
+    specify_shape,
     squeeze,
     transpose,
     zeros,
@@ -78,8 +81,21 @@ from .tensor.variable import (
     TensorConstant,
     TensorVariable,
     as_tensor_variable,
+    col,
     constant,
+    dmatrix,
+    dscalar,
+    dvector,
+    fmatrix,
+    fscalar,
+    fvector,
+    imatrix,
+    iscalar,
+    ivector,
+    lscalar,
+    lvector,
     matrix,
+    row,
     scalar,
     tensor3,
     tensor4,
@@ -93,6 +109,7 @@ from .tensor.variable import (
 # abs, max, min, round, sum.
 __all__ = [
     "Function",
+    "In",
     "Lop",
     "RandomStream",
     "Rop",
@@ -110,31 +127,45 @@ __all__ = [
     "binary_crossentropy",
     "broadcast_to",
     "categorical_crossentropy",
+    "col",
     "concatenate",
     "config",
     "constant",
     "dimshuffle",
     "disconnected_grad",
+    "dmatrix",
     "dot",
     "dprint",
+    "dscalar",
+    "dvector",
     "expand_dims",
     "eye",
     "flatten",
+    "fmatrix",
+    "fscalar",
     "full",
     "function",
+    "fvector",
     "grad",
     "grad_clip",
     "hessian",
     "hessian_vector_product",
+    "imatrix",
     "inc_subtensor",
+    "iscalar",
+    "ivector",
     "jacobian",
     "log_softmax",
     "logsumexp",
+    "lscalar",
+    "lvector",
     "matmul",
     "matrix",
     "max",
     "mean",
     "min",
+    "nnet",
+    "nonzero",
     "ones",
     "ones_like",
     "outer",
@@ -142,6 +173,8 @@ __all__ = [
     "prod",
     "repeat",
     "reshape",
+    "specify_shape",
+    "row",
     "scalar",
     "set_subtensor",
     "shape",

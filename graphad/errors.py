@@ -190,7 +190,7 @@ class KernelError(GraphadError, RuntimeError):
     ...     Broken()(x).eval({x: [1.0]})
     ... except RuntimeError as e:
     ...     print(type(e).__name__, "|", str(e).splitlines()[0])
-    KernelError | Broken failed: out of order
+    KernelError | `Broken(x)` failed: out of order
     """
 
 
@@ -314,6 +314,7 @@ def node_error(exc, node, inputs):
     input shapes and dtypes, and where the user built the node; its class keeps the
     category (IndexError stays an IndexError)."""
     from .graph.basic import format_source
+    from .graph.op import user_expression
 
     cls = KernelError
     if isinstance(exc, GraphadError) and "__init__" not in vars(type(exc)):
@@ -324,10 +325,14 @@ def node_error(exc, node, inputs):
                 cls = ours
                 break
     shapes = ", ".join(_describe_value(v) for v in inputs)
+    site = node.op.failure_site(node, inputs) if inputs is not None else None
+    if site is None:
+        site = user_expression(node.outputs[0]), node.source
     message = (
-        f"{node.op.describe_node(node)} failed: {exc}\n"
+        f"`{site[0]}` failed: {exc}\n"
         f"  inputs: {shapes or 'none'}\n"
-        f"  built at: {format_source(node.source)}"
+        f"  built at: {format_source(site[1])}\n"
+        f"  runs as: {node.op.describe_node(node)}"
     )
     err = cls(message)
     err.node = node

@@ -14,7 +14,8 @@ import numpy as np
 from ..errors import BackendMismatchError
 from ..graph.basic import format_source
 
-# relative tolerances by dtype, applied with an absolute floor of rtol * max|reference|
+# relative tolerances by dtype, with an absolute floor of rtol * the largest magnitude the
+# node read or wrote
 RTOL = {"float32": 1e-4, "float64": 1e-9}
 
 
@@ -36,7 +37,7 @@ def thunk_maker(fgraph, timings=None):
             results = fast(inputs)
             expected = ref(inputs)
             for k, (got, want) in enumerate(zip(results, expected)):
-                problem = mismatch(np.asarray(got), np.asarray(want))
+                problem = mismatch(np.asarray(got), np.asarray(want), inputs)
                 if problem:
                     err = BackendMismatchError(
                         f"{node.op.describe_node(node)}: output {k} of the {fast.kind} backend "
@@ -54,16 +55,21 @@ def thunk_maker(fgraph, timings=None):
     return make_thunk
 
 
-def mismatch(got, want) -> str:
-    """Why ``got`` is not ``want`` (dtype, shape or values), or '' when it is."""
+def mismatch(got, want, inputs=()) -> str:
+    """Why ``got`` is not ``want`` (dtype, shape or values), or '' when it is.
+
+    The tolerance is that of the least precise float among the result and the
+    ``inputs`` the node read (float32 values summed into a float64 result round as
+    float32 did), relative to the largest magnitude among them (a sum that cancels to
+    almost 0 keeps the rounding error of its terms)."""
     if got.dtype != want.dtype or got.shape != want.shape:
         return f"got {got.dtype}{list(got.shape)}, expected {want.dtype}{list(want.shape)}"
     if got.dtype.kind != "f":
         bad = got != want
     else:
-        rtol = RTOL.get(got.dtype.name, 1e-3)
-        finite = np.isfinite(want)
-        scale = float(np.max(np.abs(want[finite]), initial=0.0))
+        floats = [np.asarray(x) for x in inputs if np.asarray(x).dtype.kind == "f"]
+        rtol = max(RTOL.get(x.dtype.name, 1e-3) for x in [got, *floats])
+        scale = max([_magnitude(want)] + [_magnitude(x) for x in floats])
         with np.errstate(all="ignore"):
             close = np.isclose(got, want, rtol=rtol, atol=rtol * max(scale, 1e-30), equal_nan=True)
         bad = ~close
@@ -71,3 +77,9 @@ def mismatch(got, want) -> str:
         return ""
     index = tuple(int(i) for i in np.argwhere(bad)[0])
     return f"at index {list(index)} got {got[index]!r}, expected {want[index]!r}"
+
+
+def _magnitude(x) -> float:
+    """The largest finite magnitude in ``x`` (0 for none)."""
+    finite = np.isfinite(x)
+    return float(np.max(np.abs(x[finite]), initial=0.0))

@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend.cuda.runtime import DeviceArray
-from ..errors import GraphadTypeError
-from ..graph.basic import Variable
+from ..errors import CompileError, GraphadError, GraphadTypeError
+from ..graph.basic import Variable, format_source
 from . import shared as _shared
+from .io import unwrap_inputs
 from .maker import FunctionMaker
 
 
@@ -34,7 +35,8 @@ def function(
     list). ``updates`` are ``(shared_variable, expression)`` pairs written after the
     outputs are computed, all reading the old values. With ``device=cuda``, a call
     downloads its outputs unless ``outputs_on_device`` (then they are DeviceArrays,
-    which CUDA functions take as arguments without a transfer).
+    which CUDA functions take as arguments without a transfer). An input given as
+    ``ga.In(variable, value=default)`` may be left out of a call.
 
     >>> import graphad as ga
     >>> x, y = ga.scalar("x"), ga.scalar("y")
@@ -48,8 +50,45 @@ def function(
     outs = [] if outputs is None else ([outputs] if single else list(outputs))
     if allow_input_downcast not in (None, True, False):
         raise GraphadTypeError("allow_input_downcast must be None, True or False")
-    maker = FunctionMaker(inputs, outs, updates, givens, mode, on_unused_input)
-    return Function(maker, single, name, allow_input_downcast, profile, None, outputs_on_device)
+    inputs, names, defaults = unwrap_inputs(inputs)
+    try:
+        maker = FunctionMaker(inputs, outs, updates, givens, mode, on_unused_input)
+    except GraphadError:
+        raise
+    except Exception as exc:  # graphad's own bug: say so, with the user's line
+        raise _compile_error(exc, outs, updates) from exc
+    signature = _signature(maker.fgraph.inputs, names, defaults, allow_input_downcast)
+    return Function(
+        maker, single, name, allow_input_downcast, profile, None, outputs_on_device, signature
+    )
+
+
+def _signature(inputs, names, defaults, allow_input_downcast):
+    """``(keyword names, defaults)`` of the inputs, each default converted to its
+    input's type now (a bad one raises here, naming the input) and read-only; None
+    when no input has a default or a name of its own (``ga.In``)."""
+    if all(d is None for d in defaults) and names == [v.name for v in inputs]:
+        return None
+    converted = []
+    for pos, (var, value) in enumerate(zip(inputs, defaults)):
+        if value is not None:
+            what = f"the default of input {pos}" + (f" ({names[pos]!r})" if names[pos] else "")
+            value = np.array(var.type.filter(value, allow_downcast=allow_input_downcast, what=what))
+            value.setflags(write=False)
+        converted.append(value)
+    return tuple(names), tuple(converted)
+
+
+def _compile_error(exc, outputs, updates):
+    """A CompileError for ``exc``, raised while compiling ``outputs`` and ``updates``."""
+    exprs = list(outputs) + [u[1] for u in updates or () if isinstance(u, (list, tuple))]
+    lines = sorted({format_source(v.owner.source) for v in exprs if getattr(v, "owner", None)})
+    where = f" (outputs built at {', '.join(lines)})" if lines else ""
+    return CompileError(
+        f"graphad failed to compile this function{where}: {type(exc).__name__}: {exc}. "
+        "This is a bug in graphad; please report it with the program. Another mode "
+        "(mode='FAST_COMPILE' runs fewer rewrites) may avoid it meanwhile."
+    )
 
 
 class Function:
@@ -73,6 +112,7 @@ class Function:
         profile,
         shared=None,
         outputs_on_device=False,
+        signature=None,
     ):
         self.maker = maker
         self.single = single
@@ -86,7 +126,13 @@ class Function:
             self.shared[maker.shared_leaves.index(var)] if var in maker.shared_leaves else var
             for var in maker.update_vars
         ]
-        self.input_names = [v.name for v in maker.fgraph.inputs]
+        # keyword names and defaults (ga.In): None where a call must give the value
+        self.signature = signature
+        if signature is None:
+            self.input_names = [v.name for v in maker.fgraph.inputs]
+            self._defaults = (None,) * len(maker.fgraph.inputs)
+        else:
+            self.input_names, self._defaults = list(signature[0]), signature[1]
         # on a GPU (vm.device): outputs left there if asked, and the bytes calls moved
         self.outputs_on_device = bool(outputs_on_device)
         self._device = maker.vm.device
@@ -246,7 +292,11 @@ class Function:
         for pos, (var, value) in enumerate(zip(inputs, values)):
             what = f"input {pos}" + (f" ({var.name!r})" if var.name else "")
             if value is _MISSING:
-                raise GraphadTypeError(f"{self._label()} is missing a value for {what}")
+                value = self._defaults[pos]  # already of the input's type
+                if value is None:
+                    raise GraphadTypeError(f"{self._label()} is missing a value for {what}")
+                result.append(value)
+                continue
             if isinstance(value, DeviceArray):
                 if self._device is not None:
                     result.append(_device_argument(var, value, f"{self._label()}: {what}"))
@@ -285,6 +335,7 @@ class Function:
             self.profile is not None,
             shared,
             self.outputs_on_device,
+            self.signature,
         )
 
     def __reduce__(self):
@@ -298,6 +349,7 @@ class Function:
                 self.profile is not None,
                 self.shared,
                 self.outputs_on_device,
+                self.signature,
             ),
         )
 

@@ -11,11 +11,18 @@ from __future__ import annotations
 import time
 import warnings
 
-from ..errors import GraphadTypeError, GraphadValueError, UnusedInputError, describe
+from ..errors import (
+    GraphadTypeError,
+    GraphadValueError,
+    ShapeError,
+    UnusedInputError,
+    describe,
+)
 from ..graph.basic import Constant, Variable
 from ..graph.fgraph import FunctionGraph
 from ..graph.traversal import ancestors, clone_replace
 from ..graph.verify import lint
+from ..tensor.shape import specify_shape
 from ..tensor.variable import as_tensor_variable
 from .modes import get_mode
 from .vm import VM
@@ -217,6 +224,16 @@ def _check_givens(givens):
                 f"givens entry {k}: {describe(old)} cannot be replaced by {describe(new)} "
                 "(dtype and rank must match)"
             )
+        shape = getattr(old.type, "shape", None)
+        if shape is not None and new.type.shape != shape:
+            # the graph was built for old's static shape: new must have it (checked at
+            # run time where it is not known now)
+            try:
+                new = specify_shape(new, shape)
+            except ShapeError as exc:
+                raise ShapeError(f"givens entry {k}: {describe(old)}: {exc}") from None
+            if new.owner is not None:
+                new.owner.tag.user_text = f"givens[{old.name or 'input'}]"
         result[old] = new
     return result
 

@@ -13,6 +13,7 @@ import weakref
 import numpy as np
 
 from ..backend.cuda.runtime import DeviceArray
+from ..config import config
 from ..errors import GraphadTypeError
 from ..tensor.type import TensorType
 from ..tensor.variable import TensorVariable
@@ -107,13 +108,20 @@ def _rebuild_shared(type, value, name):
 def shared(value, name=None, borrow=False):
     """A shared variable holding ``value`` (copied unless ``borrow``).
 
+    As in Theano, a Python float (or a list of them) takes ``ga.config.floatX``; a
+    NumPy array or NumPy scalar keeps its dtype, and Python ints give int64.
+
     >>> import numpy as np, graphad as ga
     >>> ga.shared(np.zeros((2, 3), "float32")).type
     TensorType(float32, (None, None))
+    >>> ga.shared(0.5).dtype == ga.config.floatX, ga.shared(np.float64(0.5)).dtype
+    (True, 'float64')
     """
     if isinstance(value, TensorVariable):
         raise GraphadTypeError("ga.shared takes a value (NumPy array or number), not a variable")
-    if isinstance(value, (bool, int, float, complex)) or np.isscalar(value):
+    if isinstance(value, float) and not isinstance(value, np.floating):
+        arr = np.asarray(value, dtype=config.floatX)
+    elif isinstance(value, (bool, int, float, complex)) or np.isscalar(value):
         arr = np.asarray(value)
     elif isinstance(value, np.ndarray):
         arr = value if borrow else value.copy()
@@ -122,6 +130,8 @@ def shared(value, name=None, borrow=False):
             arr = np.array(value)
         except (TypeError, ValueError) as exc:  # ragged lists and the like
             raise GraphadTypeError(f"ga.shared cannot read {value!r} as an array ({exc})") from None
+        if isinstance(value, (list, tuple)) and arr.dtype == np.float64:  # Python floats
+            arr = arr.astype(config.floatX)
     if arr.dtype.kind not in "biufc":
         raise GraphadTypeError(f"ga.shared needs a numeric or bool value, got dtype {arr.dtype}")
     return SharedVariable(TensorType(arr.dtype, (None,) * arr.ndim), arr, name=name)

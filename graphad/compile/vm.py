@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import GraphadError, NaNError, ShapeError, node_error
 from ..graph.basic import Constant, format_source
+from ..graph.op import user_expression
 
 
 class VM:
@@ -224,7 +225,10 @@ def _check_finite(node, args, results):
     if all(finite(a) for a in args):
         for k, r in enumerate(results):
             if not finite(r):
+                site = node.op.nonfinite_site(node, args)
+                text, source = site or (user_expression(node.outputs[k]), node.source)
                 raise NaNError(
-                    f"{node.op.describe_node(node)} produced NaN or Inf in output {k} from "
-                    f"finite inputs; built at {format_source(node.source)}"
+                    f"`{text}` produced NaN or Inf from finite inputs; built at "
+                    f"{format_source(source)}\n  runs as: {node.op.describe_node(node)}, "
+                    f"output {k}"
                 )

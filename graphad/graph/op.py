@@ -17,6 +17,8 @@ traits ``commutative``, ``associative`` and ``identity``.
 
 from __future__ import annotations
 
+import numpy as np
+
 from .basic import Apply
 
 
@@ -103,6 +105,61 @@ class Op(Value):
     def describe_node(self, node) -> str:
         """What the node computes, for error messages; fused ops list their contents."""
         return str(self)
+
+    def user_text(self, node, args) -> str:
+        """The node as its user wrote it, given the texts of its inputs: ``a + b``,
+        ``x[i]``, ``A @ B + 1``. Error messages use it; ops override the default
+        ``Op(args)``."""
+        return f"{self}({', '.join(args)})"
+
+    def nonfinite_site(self, node, inputs):
+        """``(text, source)`` of the user-level expression inside ``node`` that made a
+        NaN or Inf from finite values, or None for the node itself."""
+        return None
+
+    def failure_site(self, node, inputs):
+        """``(text, source)`` of the user-level expression to blame when ``node`` fails
+        on ``inputs`` (a fused kernel names the step whose operands do not fit), or
+        None for the node itself."""
+        return None
+
+
+def user_expression(var, depth=3) -> str:
+    """``var`` in the user's words, for error messages: a name where it has one, a
+    0-d constant's value, else its op's ``user_text`` (``...`` below ``depth``)."""
+    if var.name:
+        return var.name
+    data = getattr(var, "data", None)
+    if data is not None and getattr(data, "ndim", None) == 0:
+        return repr(data.item())
+    if data is not None:
+        values = np.asarray(data)
+        if values.ndim == 1 and values.size <= 8:
+            return repr(tuple(values.tolist()))
+        return "a constant"
+    if var.owner is None:
+        return "a shared variable" if getattr(var, "is_shared", False) else "an unnamed input"
+    if depth == 0:
+        return "..."
+    node = var.owner
+    text = getattr(node.tag, "user_text", None)  # a composite that named itself
+    if text is None:
+        text = node.op.user_text(node, [user_expression(v, depth - 1) for v in node.inputs])
+    if len(node.outputs) > 1:
+        text += f"[output {node.outputs.index(var)}]"
+    return text
+
+
+def operand(text) -> str:
+    """``text`` in parentheses when it has an operator at its top level (so that
+    ``(a + b) * 2`` keeps its meaning); names and calls stay bare."""
+    depth = 0
+    for ch in text:
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == " " and depth == 0:
+            return f"({text})"
+    return text
 
 
 def _short(value) -> str:

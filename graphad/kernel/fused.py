@@ -12,14 +12,15 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..graph.basic import Apply
-from ..graph.op import Op
+from ..graph.op import Op, operand, user_expression
 from ..tensor.type import TensorType, broadcast_static
 from .ir import Kernel, Literal
 
 
 class Fused(Op):
     """A fused elementwise kernel; ``kernel`` is its IR, ``sources`` the user lines
-    of the nodes it replaced (for error messages)."""
+    of the nodes it replaced, one per value the kernel computes (its steps, then the
+    reduction and the epilogue's steps), for error messages."""
 
     __props__ = ("kernel",)
     fusion_kind = "elemwise"
@@ -44,6 +45,53 @@ class Fused(Op):
         lines = sorted({format_source(s) for s in self.sources if s})
         where = f" (from {', '.join(lines)})" if lines else ""
         return f"fused kernel {self.kernel.describe()}{where}"
+
+    def user_text(self, node, args):
+        return self.value_text(self.kernel.result_refs[0], args)
+
+    def value_text(self, ref, args, depth=4) -> str:
+        """Value ``ref`` of the kernel in the user's words, its inputs named by
+        ``args``."""
+        kernel = self.kernel
+        if isinstance(ref, Literal):
+            return repr(ref.value)
+        if ref < len(kernel.inputs):
+            return args[ref]
+        if depth == 0:
+            return "..."
+        if kernel.reduce is not None and ref == kernel.reduced_ref:
+            red = kernel.reduce
+            axis = red.axes[0] if len(red.axes) == 1 else red.axes
+            keep = ", keepdims=True" if red.keepdims else ""
+            inner = operand(self.value_text(kernel.outputs[0], args, depth - 1))
+            return f"{inner}.{red.kind}(axis={axis}{keep})"
+        step = kernel.step(ref)
+        return step.op.user_text([self.value_text(a, args, depth - 1) for a in step.args])
+
+    def failure_site(self, node, inputs):
+        """The first step whose operands do not broadcast together, with the line
+        that built it (not the kernel's root, which may be a later ``sum``)."""
+        kernel = self.kernel
+        shapes = [np.shape(v) for v in inputs]
+        args = [user_expression(v) for v in node.inputs]
+        refs = list(range(len(kernel.inputs), kernel.reduced_ref))
+        if kernel.reduce is not None:
+            refs += list(range(kernel.reduced_ref + 1, kernel.result_ref + 1))
+        shape_of = dict(enumerate(shapes))
+        for ref in refs:
+            if kernel.reduce is not None and ref == kernel.reduced_ref + 1:
+                full = shape_of.get(kernel.outputs[0], ())
+                shape_of[kernel.reduced_ref] = kernel.reduce.out_shape(full)
+            operands = [
+                () if isinstance(a, Literal) else shape_of[a] for a in kernel.step(ref).args
+            ]
+            try:
+                shape_of[ref] = np.broadcast_shapes(*operands)
+            except ValueError:
+                k = ref - len(kernel.inputs)
+                source = self.sources[k] if k < len(self.sources) else node.source
+                return self.value_text(ref, args, depth=2), source
+        return None
 
     def make_node(self, *inputs):
         from ..tensor.variable import as_tensor_variable
@@ -70,6 +118,18 @@ class Fused(Op):
 
     def perform(self, node, inputs, outputs):
         kernel, red = self.kernel, self.kernel.reduce
+        values = self.evaluate(node, inputs)
+        if red is not None:
+            outputs[0][0] = np.array(values[kernel.result_ref])
+            outputs = outputs[1:]
+        for cell, ref in zip(outputs, kernel.full_outputs):  # shaped by the inputs each reads
+            deps = kernel.input_deps(ref)
+            shape = np.broadcast_shapes(*(np.shape(inputs[i]) for i in deps))
+            cell[0] = np.array(np.broadcast_to(values[ref], shape))
+
+    def evaluate(self, node, inputs) -> list:
+        """Every value of the kernel (indexed by ref) for ``inputs``, by NumPy."""
+        kernel, red = self.kernel, self.kernel.reduce
         try:
             shape = np.broadcast_shapes(*(np.shape(inputs[i]) for i in kernel.prologue_inputs()))
         except ValueError as exc:
@@ -89,12 +149,32 @@ class Fused(Op):
                 )
             values.append(np.asarray(result, dtype=red.dtype))
             _run_steps(kernel, kernel.epilogue, values)
-            outputs[0][0] = np.array(values[kernel.result_ref])
-            outputs = outputs[1:]
-        for cell, ref in zip(outputs, kernel.full_outputs):  # shaped by the inputs each reads
-            deps = kernel.input_deps(ref)
-            shape = np.broadcast_shapes(*(np.shape(inputs[i]) for i in deps))
-            cell[0] = np.array(np.broadcast_to(values[ref], shape))
+        return values
+
+    def nonfinite_site(self, node, inputs):
+        """``(text, source)`` of the first step that makes a NaN or Inf from finite
+        operands (DEBUG mode names the ``log`` inside a kernel, not the kernel)."""
+        kernel = self.kernel
+        with np.errstate(all="ignore"):
+            values = self.evaluate(node, inputs)
+        args = [user_expression(v) for v in node.inputs]
+
+        def finite(ref):
+            if isinstance(ref, Literal):
+                return bool(np.isfinite(ref.value))
+            v = np.asarray(values[ref])
+            return v.dtype.kind not in "fc" or bool(np.isfinite(v).all())
+
+        for ref in range(len(kernel.inputs), len(values)):
+            if kernel.reduce is not None and ref == kernel.reduced_ref:
+                operands = [kernel.outputs[0]]
+            else:
+                operands = kernel.step(ref).args
+            if not finite(ref) and all(finite(a) for a in operands):
+                k = ref - len(kernel.inputs)
+                source = self.sources[k] if k < len(self.sources) else node.source
+                return self.value_text(ref, args, depth=2), source
+        return None
 
     def infer_shape(self, node, input_shapes):
         from ..tensor.elemwise import broadcast_shapes_symbolic

@@ -332,7 +332,10 @@ class FusionPass:
         if not inputs:  # nothing but literals: fold's business, not a kernel's
             return None
         root = group[-1]
-        node = Fused(kernel, [n.source for n in group]).make_node(*inputs)
+        epilogue = list(g.epilogue or ())
+        body = [n for n in group if n is not g.reduce and n not in epilogue]
+        computed = body + ([g.reduce] if g.reduce is not None else []) + epilogue
+        node = Fused(kernel, [n.source for n in computed]).make_node(*inputs)
         node.source = root.source
         if getattr(root.tag, "grad", None):
             node.tag.grad = True

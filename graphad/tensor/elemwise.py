@@ -35,6 +35,9 @@ class Elemwise(Op):
 
     __repr__ = __str__
 
+    def user_text(self, node, args):
+        return self.scalar_op.user_text(args)
+
     def make_node(self, *inputs):
         name = self.scalar_op.name
         if len(inputs) != self.scalar_op.nin:

@@ -18,9 +18,12 @@ import numbers
 
 import numpy as np
 
-from ..errors import GraphadIndexError, GraphadTypeError
+from ..errors import GraphadIndexError, GraphadTypeError, GraphadValueError
 from ..graph.basic import Apply, Variable
-from ..graph.op import Op
+from ..graph.op import Op, operand
+from .construct import arange
+from .math import neq
+from .shape import broadcast_to
 from .type import TensorType, broadcast_static
 from .variable import as_tensor_variable, constant
 
@@ -231,6 +234,9 @@ class Subtensor(Op):
     def __str__(self):
         return f"Subtensor{{{_spec_text(self.spec)}}}"
 
+    def user_text(self, node, args):
+        return f"{operand(args[0])}[{_spec_text(self.spec, iter(args[1:]))}]"
+
     def make_node(self, x, *inputs):
         x = as_tensor_variable(x)
         inputs = [as_tensor_variable(i) for i in inputs]
@@ -409,20 +415,23 @@ def _landed(x, spec, values, target):
     return eq(Subtensor(spec)(board, *values), ids)
 
 
-def _spec_text(spec) -> str:
+def _spec_text(spec, values=None) -> str:
+    """The index as text; a symbolic entry prints as the next of ``values`` (the
+    texts of the index inputs, in order), or ``?`` without them."""
+
+    def value(entry):
+        return (next(values, "?") if values is not None else "?") if entry == "var" else entry
+
     parts = []
     for e in spec:
         if e[0] == "slice":
-            parts.append(
-                ":".join(
-                    "" if b is None else ("?" if b == "var" else str(b)) for b in e[1:]
-                ).rstrip(":")
-                or ":"
-            )
+            bounds = [value(b) for b in e[1:]]
+            parts.append(":".join("" if b is None else str(b) for b in bounds).rstrip(":") or ":")
         elif e[0] == "int":
-            parts.append("?" if e[1] == "var" else str(e[1]))
+            parts.append(str(value(e[1])))
         elif e[0] == "array":
-            parts.append("mask" if e[1] == "bool" else "idx")
+            default = "mask" if e[1] == "bool" else "idx"
+            parts.append(next(values, default) if values is not None else default)
         else:
             parts.append({"newaxis": "None", "ellipsis": "..."}[e[0]])
     return ", ".join(parts)
@@ -483,6 +492,32 @@ def take(a, indices, axis=None):
     if not _is_int(axis) or not -a.ndim <= axis < a.ndim:
         raise GraphadIndexError(f"take: axis {axis!r} is out of range for {a.ndim}-d {a}")
     return getitem(a, (slice(None),) * (axis % a.ndim) + (indices,))
+
+
+def nonzero(x):
+    """The indices of the nonzero entries of ``x``, one int64 vector per axis, in
+    row-major order as ``np.nonzero``: ``x[x.nonzero()]`` is ``x[x != 0]``. Each is a
+    boolean-mask read of the axis's index grid, so its length is known only at run time.
+
+    >>> import graphad as ga
+    >>> v = ga.vector("v")
+    >>> (idx,) = ga.nonzero(v)
+    >>> idx.eval({v: [0.0, 5.0, 0.0, 1.0]}).tolist()
+    [1, 3]
+    """
+    x = as_tensor_variable(x)
+    if x.ndim == 0:
+        raise GraphadValueError(
+            f"nonzero of the 0-d {x} is not defined (as in NumPy 2); use nonzero(x.reshape((1,)))"
+        )
+    mask = x if x.dtype == "bool" else neq(x, 0)
+    indices = []
+    for axis in range(x.ndim):
+        pattern = ["x"] * x.ndim
+        pattern[axis] = 0
+        grid = broadcast_to(arange(x.shape[axis]).dimshuffle(pattern), x.shape)
+        indices.append(getitem(grid, (mask,)))
+    return tuple(indices)
 
 
 def take_along_last(a, indices):

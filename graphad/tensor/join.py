@@ -73,6 +73,9 @@ class Concatenate(Op):
     def __init__(self, axis):
         self.axis = int(axis)
 
+    def user_text(self, node, args):
+        return f"ga.concatenate([{', '.join(args)}], axis={self.axis})"
+
     def make_node(self, *tensors):
         xs = _tensor_list(list(tensors), "concatenate")
         for i, x in enumerate(xs):

@@ -14,7 +14,7 @@ import numpy as np
 from ..backend.c import blas
 from ..errors import GraphadTypeError, GraphadValueError, ShapeError
 from ..graph.basic import Apply
-from ..graph.op import Op
+from ..graph.op import Op, operand, user_expression
 from .type import TensorType, broadcast_static, result_dtype
 from .variable import as_tensor_variable
 
@@ -58,6 +58,9 @@ class MatMul(_ThroughBlas, Op):
     driver = "matmul"  # GEMM/GEMV, batched
 
     fusion_kind = "opaque"
+
+    def user_text(self, node, args):
+        return f"{operand(args[0])} @ {operand(args[1])}"
 
     def make_node(self, a, b):
         a, b = as_tensor_variable(a), as_tensor_variable(b)
@@ -149,6 +152,15 @@ class Gemm(_ThroughBlas, Op):
     driver = "gemm"  # one GEMM (or GEMV) on an output already holding beta * C
 
     fusion_kind = "opaque"
+
+    def user_text(self, node, args):
+        """``alpha * (A @ B) + beta * C`` without the factors that are 1."""
+        c, alpha, a, b, beta = args
+        product = f"{operand(a)} @ {operand(b)}"
+        if alpha != "1.0" and alpha != "1":
+            product = f"{operand(alpha)} * ({product})"
+        term = c if beta in ("1.0", "1") else f"{operand(beta)} * {operand(c)}"
+        return f"{product} + {term}"
 
     def make_node(self, c, alpha, a, b, beta):
         c, alpha, a, b, beta = (as_tensor_variable(v) for v in (c, alpha, a, b, beta))
@@ -261,7 +273,8 @@ def dot(a, b):
         return a * b
     if a.ndim <= 2 and b.ndim <= 2:
         return matmul(a, b)
-    return tensordot(a, b, axes=[[a.ndim - 1], [max(b.ndim - 2, 0)]])
+    axes = [[a.ndim - 1], [max(b.ndim - 2, 0)]]
+    return _tensordot(a, b, axes, f"ga.dot({user_expression(a)}, {user_expression(b)})")
 
 
 def outer(a, b):
@@ -287,9 +300,16 @@ def tensordot(a, b, axes=2):
     >>> ga.tensordot(a, ga.ones(2), axes=([0], [0])).eval().shape
     (3, 4)
     """
+    a, b = as_tensor_variable(a), as_tensor_variable(b)
+    text = f"ga.tensordot({user_expression(a)}, {user_expression(b)}, axes={axes!r})"
+    return _tensordot(a, b, axes, text)
+
+
+def _tensordot(a, b, axes, text):
+    """tensordot as transposes, reshapes and one product; ``text`` names the product
+    in error messages (the user called ``dot`` or ``tensordot``, not ``matmul``)."""
     from .shape import reshape, shape_tuple, transpose
 
-    a, b = as_tensor_variable(a), as_tensor_variable(b)
     if isinstance(axes, (numbers.Integral, np.integer)):
         n = int(axes)
         if n < 0 or n > min(a.ndim, b.ndim):
@@ -315,10 +335,11 @@ def tensordot(a, b, axes=2):
     free_a = [i for i in range(a.ndim) if i not in axes_a]
     free_b = [i for i in range(b.ndim) if i not in axes_b]
     sa, sb = shape_tuple(a), shape_tuple(b)
-    inner = _prod([sa[i] for i in axes_a])
-    at = reshape(transpose(a, free_a + axes_a), (_prod([sa[i] for i in free_a]), inner))
-    bt = reshape(transpose(b, axes_b + free_b), (inner, _prod([sb[i] for i in free_b])))
+    inner_a, inner_b = _prod([sa[i] for i in axes_a]), _prod([sb[i] for i in axes_b])
+    at = reshape(transpose(a, free_a + axes_a), (_prod([sa[i] for i in free_a]), inner_a))
+    bt = reshape(transpose(b, axes_b + free_b), (inner_b, _prod([sb[i] for i in free_b])))
     out = matmul(at, bt)
+    out.owner.tag.user_text = text
     return reshape(out, tuple(sa[i] for i in free_a) + tuple(sb[i] for i in free_b))
 
 

@@ -6,6 +6,8 @@ them and adapts NumPy-style signatures.
 
 from __future__ import annotations
 
+import numbers
+
 from . import scalar_ops as so
 from .elemwise import Elemwise
 from .type import check_dtype
@@ -154,7 +156,7 @@ _EXAMPLES = {
 # the operands' names where x and y would not match the first line (arctan2(y, x))
 _ARG_NAMES = {"arctan2": ("y", "x")}
 # another public name of the same function
-_ALIASES = {"sqr": "square", "true_divide": "true_div"}
+_ALIASES = {"sqr": "square", "true_divide": "true_div", "bitwise_and": "and_", "bitwise_or": "or_"}
 
 
 def _literal(value) -> str:
@@ -203,6 +205,31 @@ del _name, _op, _doc
 
 square = sqr  # noqa: F821  (defined by the table above)
 true_div = true_divide  # noqa: F821
+# Theano's names for & and |: logical on bools, bitwise on integers, as in NumPy
+and_ = bitwise_and  # noqa: F821
+or_ = bitwise_or  # noqa: F821
+_RELU = relu  # noqa: F821  (the table's max(x, 0), one scalar op)
+
+
+def relu(x, alpha=0):
+    """Elementwise ``max(x, 0)``; with ``alpha`` (a number or a variable) the leaky
+    relu: ``x`` where ``x > 0``, else ``alpha * x``. The derivative is 1 for ``x > 0``
+    and ``alpha`` for ``x <= 0`` (relu'(0) = 0 without alpha).
+
+    >>> import graphad as ga
+    >>> x = ga.vector("x")
+    >>> ga.relu(x).eval({x: [-1.0, 0.0, 2.0]}).tolist()
+    [0.0, 0.0, 2.0]
+    >>> ga.relu(x, alpha=0.5).eval({x: [-1.0, 0.0, 2.0]}).tolist()
+    [-0.5, 0.0, 2.0]
+    """
+    if isinstance(alpha, numbers.Number) and alpha == 0:
+        return _RELU(x)
+    x = as_tensor_variable(x)
+    return switch(gt(x, 0), x, alpha * x)  # noqa: F821  (gt: the table)
+
+
+relu.op = _RELU.op
 
 
 def clip(x, a_min, a_max):
@@ -245,4 +272,5 @@ def cast(x, dtype):
 _CLIP = Elemwise(so.Clip())
 _SWITCH = Elemwise(so.Switch())
 
-__all__ = [n for n, _, _ in _TABLE] + ["square", "clip", "switch", "where", "cast", "true_div"]
+_MORE = ["square", "clip", "switch", "where", "cast", "true_div", "and_", "or_"]
+__all__ = [n for n, _, _ in _TABLE] + _MORE

@@ -228,9 +228,24 @@ class RandomStream:
             return u
         return cast(low + (high - low) * u, dtype)
 
-    def normal(self, size, mean=0.0, std=1.0, dtype=None):
+    def normal(self, size, mean=None, std=1.0, dtype=None, avg=None):
         """Normal draws ``mean + std * z`` (z standard normal, by Box-Muller): gradients
-        flow to ``mean`` and ``std`` (the reparameterization trick)."""
+        flow to ``mean`` and ``std`` (the reparameterization trick). ``avg`` is Theano's
+        name for ``mean`` (give one of the two; the mean is 0 without either).
+
+        >>> import graphad as ga
+        >>> rng = ga.RandomStream(3)
+        >>> a = ga.function([], rng.normal((2000,), avg=5.0, std=0.1))()
+        >>> bool(abs(a.mean() - 5.0) < 0.01)
+        True
+        """
+        if avg is not None:
+            if mean is not None:
+                raise GraphadTypeError(
+                    "normal: got both mean and avg (Theano's name for mean); give one"
+                )
+            mean = avg
+        mean = 0.0 if mean is None else mean
         dtype = _float_dtype(dtype, "normal")
         z = self._draw("normal", size, dtype)
         if _is(mean, 0) and _is(std, 1):

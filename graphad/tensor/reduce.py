@@ -14,7 +14,8 @@ import numpy as np
 
 from ..errors import GraphadTypeError, GraphadValueError, describe
 from ..graph.basic import Apply
-from ..graph.op import Op
+from ..graph.op import Op, operand
+from . import math as m
 from .type import DISCRETE_DTYPES, FLOAT_DTYPES, TensorType, check_dtype
 from .variable import as_tensor_variable, constant
 
@@ -73,6 +74,11 @@ class Reduce(Op):
     def __str__(self):
         extra = ", keepdims" if self.keepdims else ""
         return f"{self.kind.capitalize()}{{axis={list(self.axis)}{extra}}}"
+
+    def user_text(self, node, args):
+        axis = self.axis[0] if len(self.axis) == 1 else self.axis
+        extra = ", keepdims=True" if self.keepdims else ""
+        return f"{operand(args[0])}.{self.kind}(axis={axis}{extra})"
 
     def make_node(self, x):
         x = as_tensor_variable(x)
@@ -178,14 +184,25 @@ def _reduce(kind, x, axis, keepdims, dtype=None):
     return Reduce(kind, axes, keepdims, dtype)(x)
 
 
-def sum(x, axis=None, keepdims=False, dtype=None):
+def sum(x, axis=None, keepdims=False, dtype=None, acc_dtype=None):
     """Sum over ``axis``; integers accumulate in int64/uint64 as in NumPy.
+
+    ``dtype`` is the dtype of the result and of the accumulator (NumPy's); ``acc_dtype``
+    (Theano's) sets the accumulator alone: the result keeps the dtype it would have, so
+    float32 data summed with ``acc_dtype="float64"`` gives a float32 sum.
 
     >>> import graphad as ga
     >>> ga.sum(ga.constant([[1, 2], [3, 4]]), axis=0).eval().tolist()
     [4, 6]
+    >>> x = ga.fvector("x")
+    >>> x.sum(acc_dtype="float64").dtype, ga.sum(x, dtype="float64").dtype
+    ('float32', 'float64')
     """
-    return _reduce("sum", x, axis, keepdims, dtype)
+    if acc_dtype is None:
+        return _reduce("sum", x, axis, keepdims, dtype)
+    x = as_tensor_variable(x)
+    out_dtype = _reduce_dtype("sum", x.dtype, None) if dtype is None else check_dtype(dtype)
+    return m.cast(_reduce("sum", x, axis, keepdims, acc_dtype), out_dtype)
 
 
 def prod(x, axis=None, keepdims=False, dtype=None):
@@ -325,21 +342,32 @@ def _count(x, axes):
     return n
 
 
-def mean(x, axis=None, keepdims=False):
+def mean(x, axis=None, keepdims=False, dtype=None, acc_dtype=None):
     """Arithmetic mean; integers give float64, as in NumPy.
+
+    ``dtype`` is the dtype of the result and of the accumulator (NumPy's);
+    ``acc_dtype`` (Theano's) sets the accumulator alone.
 
     >>> import graphad as ga
     >>> float(ga.mean(ga.constant([1, 2, 3, 4])).eval())
     2.5
+    >>> ga.mean(ga.ivector("i"), dtype="float32").dtype
+    'float32'
     """
-    from .math import cast
-
     x = as_tensor_variable(x)
     axes = normalize_axes(axis, x.ndim, f"mean of {describe(x)}: axis")
-    out_dtype = x.dtype if x.dtype in FLOAT_DTYPES or x.dtype.startswith("complex") else "float64"
-    acc = "float32" if out_dtype == "float16" else out_dtype
+    if dtype is not None:
+        out_dtype = check_dtype(dtype)
+    elif x.dtype in FLOAT_DTYPES or x.dtype.startswith("complex"):
+        out_dtype = x.dtype
+    else:
+        out_dtype = "float64"
+    if acc_dtype is not None:
+        acc = check_dtype(acc_dtype)
+    else:
+        acc = "float32" if out_dtype == "float16" else out_dtype
     total = Reduce("sum", axes, keepdims, acc)(x)
-    return cast(total / cast(_count(x, axes), acc), out_dtype)
+    return m.cast(total / m.cast(_count(x, axes), acc), out_dtype)
 
 
 def var(x, axis=None, keepdims=False, ddof=0):
@@ -373,6 +401,38 @@ def std(x, axis=None, keepdims=False, ddof=0):
     from .math import sqrt
 
     return sqrt(var(x, axis, keepdims, ddof))
+
+
+def norm(x, L, axis=None, keepdims=False):
+    """The ``L``-norm of ``x`` over ``axis`` (all axes by default), Theano's
+    ``x.norm(L)``: ``sum(|x| ** L) ** (1 / L)``. ``L=1`` is ``sum(|x|)``, ``L=2``
+    ``sqrt(sum(x ** 2))`` (its gradient at x = 0 is NaN, as sqrt'(0) = inf), ``L=inf``
+    the largest ``|x|``, ``-inf`` the smallest, ``0`` the number of nonzero entries
+    (NumPy's vector norms). Integers are taken as float64.
+
+    >>> import graphad as ga
+    >>> m = ga.matrix("m")
+    >>> m.norm(1, axis=1).eval({m: [[3.0, -4.0], [1.0, 0.0]]}).tolist()
+    [7.0, 1.0]
+    """
+    if isinstance(L, bool) or not isinstance(L, (numbers.Real, np.floating, np.integer)):
+        raise GraphadTypeError(f"norm: L must be a number (1, 2, np.inf, ...), got {L!r}")
+    x = as_tensor_variable(x)
+    if x.dtype not in FLOAT_DTYPES:
+        x = m.cast(x, "float64")
+    axes = normalize_axes(axis, x.ndim, f"norm of {describe(x)}: axis")
+    L = float(L)
+    if L == 1:
+        return sum(m.abs(x), axes, keepdims)
+    if L == 2:
+        return m.sqrt(sum(m.sqr(x), axes, keepdims))
+    if L == np.inf:
+        return max(m.abs(x), axes, keepdims)
+    if L == -np.inf:
+        return min(m.abs(x), axes, keepdims)
+    if L == 0:
+        return sum(m.cast(m.neq(x, 0), x.dtype), axes, keepdims)
+    return sum(m.abs(x) ** L, axes, keepdims) ** (1.0 / L)
 
 
 def max_shift(x, axes):

@@ -11,13 +11,23 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..graph.op import Value
+from ..graph.op import Value, operand
 
 
 def _m():
     from . import math
 
     return math
+
+
+# the operators that print as Python writes them
+INFIX = {
+    "add": "+", "sub": "-", "mul": "*", "true_divide": "/", "floor_divide": "//",
+    "mod": "%", "pow": "**", "lt": "<", "le": "<=", "gt": ">", "ge": ">=",
+    "bitwise_and": "&", "bitwise_or": "|", "bitwise_xor": "^", "logical_and": "&",
+    "logical_or": "|", "logical_xor": "^",
+}  # fmt: skip
+PREFIX = {"neg": "-", "invert": "~", "logical_not": "~"}
 
 
 class ScalarOp(Value):
@@ -40,6 +50,16 @@ class ScalarOp(Value):
         return self.name
 
     __repr__ = __str__
+
+    def user_text(self, args) -> str:
+        """The op applied to the texts ``args`` as a user writes it: ``a + b``,
+        ``-a``, ``exp(a)`` (for error messages)."""
+        symbol = INFIX.get(self.name)
+        if symbol is not None and len(args) == 2:
+            return f"{operand(args[0])} {symbol} {operand(args[1])}"
+        if self.name in PREFIX and len(args) == 1:
+            return f"{PREFIX[self.name]}{operand(args[0])}"
+        return f"{self.name}({', '.join(args)})"
 
     # C code: ``c_func`` names a libm function (``exp`` → ``expf`` for float32),
     # ``c_expr`` is a template over the operands ``{0}, {1}, ...`` (``{f}`` is the libm

@@ -370,6 +370,27 @@ class Softplus(ScalarOp):
         return [_m().sigmoid(x)]
 
 
+class Log1mexp(ScalarOp):
+    """log(1 - exp(x)) for x <= 0, accurate over the whole range (Mächler 2012):
+    log(-expm1(x)) above -ln 2, where exp(x) is near 1; log1p(-exp(x)) below, where it
+    is small. -inf at 0 and NaN above, as the written form. The stabilize pass makes it
+    from ``log(1 - exp(x))``."""
+
+    c_expr = "({0} > -0.6931471805599453{f} ? log{f}(-expm1{f}({0})) : log1p{f}(-exp{f}({0})))"
+
+    def impl(self, x):
+        x = np.asarray(x)
+        x = x.astype(_float_rule(x.dtype.name), copy=False)
+        with np.errstate(divide="ignore", invalid="ignore"):  # the branch not taken
+            near, far = np.log(-np.expm1(x)), np.log1p(-np.exp(x))
+        return np.where(x > -_pymath.log(2.0), near, far).astype(x.dtype, copy=False)
+
+    def partials(self, out, x):
+        # -exp(x) / (1 - exp(x)), with no overflow in between: 0 at -inf, -inf at 0
+        m = _m()
+        return [m.exp(x) / m.expm1(x)]
+
+
 class Relu(ScalarOp):
     """max(x, 0) in x's dtype; relu'(0) = 0."""
 

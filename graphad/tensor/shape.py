@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import GraphadTypeError, GraphadValueError, ShapeError
 from ..graph.basic import Apply, Variable
-from ..graph.op import Op
+from ..graph.op import Op, operand
 from .type import INT_DTYPES, TensorType, check_dtype
 from .variable import TensorConstant, as_tensor_variable, constant
 
@@ -43,6 +43,9 @@ class Shape(Op):
     fusion_kind = "injective"
     reads_values = False
 
+    def user_text(self, node, args):
+        return f"{operand(args[0])}.shape"
+
     def make_node(self, x):
         x = as_tensor_variable(x)
         return Apply(self, [x], [TensorType("int64", (x.ndim,)).make_variable()])
@@ -69,6 +72,9 @@ class ShapeI(Op):
 
     def __init__(self, i):
         self.i = int(i)
+
+    def user_text(self, node, args):
+        return f"{operand(args[0])}.shape[{self.i}]"
 
     def make_node(self, x):
         x = as_tensor_variable(x)
@@ -126,6 +132,9 @@ class MakeVector(Op):
 
     def __init__(self, dtype="int64"):
         self.dtype = check_dtype(dtype)
+
+    def user_text(self, node, args):
+        return f"({', '.join(args)}{',' if len(args) == 1 else ''})"
 
     def make_node(self, *scalars):
         scalars = [as_tensor_variable(s) for s in scalars]
@@ -201,6 +210,11 @@ class DimShuffle(Op):
         kept = [p for p in self.pattern if p != "x"]
         if len(set(kept)) != len(kept):
             raise GraphadValueError(f"dimshuffle pattern {pattern} repeats an axis")
+
+    def user_text(self, node, args):
+        if self.pattern == (1, 0):
+            return f"{operand(args[0])}.T"
+        return f"{operand(args[0])}.dimshuffle({', '.join(map(repr, self.pattern))})"
 
     def make_node(self, x):
         x = as_tensor_variable(x)
@@ -338,6 +352,9 @@ class Reshape(Op):
     def __init__(self, ndim):
         self.ndim = int(ndim)
 
+    def user_text(self, node, args):
+        return f"{operand(args[0])}.reshape({args[1]})"
+
     def make_node(self, x, shp):
         x = as_tensor_variable(x)
         shp = as_shape_vector(shp)
@@ -369,7 +386,7 @@ class Reshape(Op):
             outputs[0][0] = np.reshape(x, tuple(int(s) for s in shp))
         except ValueError as exc:
             raise ShapeError(
-                f"reshape of an array of shape {x.shape} to {tuple(shp)}: {exc}"
+                f"reshape of an array of shape {x.shape} to {tuple(int(s) for s in shp)}: {exc}"
             ) from None
 
     def infer_shape(self, node, input_shapes):
@@ -588,6 +605,9 @@ class BroadcastTo(Op):
     view_map = {0: 0}
     reads_values = False
 
+    def user_text(self, node, args):
+        return f"ga.broadcast_to({args[0]}, ({', '.join(args[1:])}))"
+
     def make_node(self, x, *shp):
         x = as_tensor_variable(x)
         dims = [_int64_scalar(s, f"broadcast_to: shape entry {i}") for i, s in enumerate(shp)]
@@ -633,3 +653,72 @@ def broadcast_to(x, shape):
     [[1, 2], [1, 2], [1, 2]]
     """
     return BroadcastTo()(x, *_dims_of(shape))
+
+
+class SpecifyShape(Op):
+    """``x``, promised to have the static ``shape`` entries that are not None (checked
+    when it runs). ``givens`` puts it in place of an input declared with a static shape
+    when the replacement's shape is known only at run time."""
+
+    __props__ = ("shape",)
+    fusion_kind = "injective"
+    view_map = {0: 0}
+    reads_values = False
+
+    def __init__(self, shape):
+        self.shape = tuple(None if s is None else int(s) for s in shape)
+
+    def user_text(self, node, args):
+        return f"ga.specify_shape({args[0]}, {self.shape})"
+
+    def make_node(self, x):
+        x = as_tensor_variable(x)
+        if x.ndim != len(self.shape):
+            raise ShapeError(f"specify_shape: {x} is {x.ndim}-d, the shape {self.shape} is not")
+        merged = []
+        for axis, (have, want) in enumerate(zip(x.type.shape, self.shape)):
+            if have is not None and want is not None and have != want:
+                raise ShapeError(f"specify_shape: dimension {axis} of {x} is {have}, not {want}")
+            merged.append(have if want is None else want)
+        return Apply(self, [x], [TensorType(x.dtype, tuple(merged)).make_variable()])
+
+    def perform(self, node, inputs, outputs):
+        (x,) = inputs
+        for axis, want in enumerate(self.shape):
+            if want is not None and x.shape[axis] != want:
+                raise ShapeError(
+                    f"dimension {axis} has size {x.shape[axis]} at run time, but the variable "
+                    f"it stands for was declared with shape {self.shape}"
+                )
+        outputs[0][0] = x.view()
+
+    def infer_shape(self, node, input_shapes):
+        return [
+            tuple(
+                d if s is None else constant(np.int64(s))
+                for s, d in zip(self.shape, input_shapes[0])
+            )
+        ]
+
+    def L_op(self, inputs, outputs, output_grads):
+        return [output_grads[0]]
+
+    def R_op(self, inputs, outputs, tangents):
+        return [tangents[0]]
+
+
+def specify_shape(x, shape):
+    """``x`` with the static shape ``shape`` (None entries stay unknown), checked when
+    the function runs.
+
+    >>> import graphad as ga
+    >>> v = ga.specify_shape(ga.vector("v"), (3,))
+    >>> v.type.shape
+    (3,)
+    >>> v.eval({v.owner.inputs[0]: [1.0, 2.0, 3.0]}).tolist()
+    [1.0, 2.0, 3.0]
+    """
+    x = as_tensor_variable(x)
+    if all(s is None for s in shape) or tuple(shape) == x.type.shape:
+        return x
+    return SpecifyShape(shape)(x)

@@ -73,10 +73,18 @@ class _TensorOps:
         return self.transpose()
 
     def __bool__(self):
-        raise GraphadTypeError(
-            f"the truth value of symbolic variable {self} is not known at graph-build "
-            "time; use ga.switch / ga.where for a symbolic condition"
-        )
+        # As in Theano: a variable is truthy, so ``if not W:`` and ``if persistent:``
+        # test whether one was given. A boolean the graph computes (x > 0, ga.eq(x, y),
+        # ga.logical_and(...)) is a condition whose value only a call knows: Python's
+        # ``if``, ``and``, ``not`` and chained comparisons (0 < x < 1) cannot use it.
+        if self.owner is not None and self.dtype == "bool":
+            raise GraphadTypeError(
+                f"the truth value of the symbolic condition {self} is not known at "
+                "graph-build time. To test whether a variable was given, use `x is None` / "
+                "`x is not None`; for an elementwise choice, use ga.switch(cond, a, b) (and "
+                "ga.logical_and / ga.logical_or to combine conditions)"
+            )
+        return True
 
     def __iter__(self):
         if self.ndim == 0 or self.type.shape[0] is None:
@@ -121,14 +129,14 @@ class _TensorOps:
         return _ops()[3].getitem(self, index)
 
     # methods ----------------------------------------------------------------
-    def sum(self, axis=None, keepdims=False, dtype=None):
-        return _ops()[1].sum(self, axis=axis, keepdims=keepdims, dtype=dtype)
+    def sum(self, axis=None, keepdims=False, dtype=None, acc_dtype=None):
+        return _ops()[1].sum(self, axis, keepdims, dtype=dtype, acc_dtype=acc_dtype)
 
     def prod(self, axis=None, keepdims=False, dtype=None):
         return _ops()[1].prod(self, axis=axis, keepdims=keepdims, dtype=dtype)
 
-    def mean(self, axis=None, keepdims=False):
-        return _ops()[1].mean(self, axis=axis, keepdims=keepdims)
+    def mean(self, axis=None, keepdims=False, dtype=None, acc_dtype=None):
+        return _ops()[1].mean(self, axis, keepdims, dtype=dtype, acc_dtype=acc_dtype)
 
     def var(self, axis=None, keepdims=False, ddof=0):
         return _ops()[1].var(self, axis=axis, keepdims=keepdims, ddof=ddof)
@@ -153,6 +161,29 @@ class _TensorOps:
 
     def any(self, axis=None, keepdims=False):
         return _ops()[1].any(self, axis=axis, keepdims=keepdims)
+
+    def norm(self, L, axis=None, keepdims=False):
+        """The ``L``-norm over ``axis`` (Theano's ``x.norm(L)``): ``sum(|x| ** L) **
+        (1 / L)``; ``L=1`` sums ``|x|``, ``L=2`` is ``sqrt(sum(x ** 2))``.
+
+        >>> import graphad as ga
+        >>> x = ga.vector("x")
+        >>> float(x.norm(2).eval({x: [3.0, -4.0]})), float(x.norm(1).eval({x: [3.0, -4.0]}))
+        (5.0, 7.0)
+        """
+        return _ops()[1].norm(self, L, axis=axis, keepdims=keepdims)
+
+    def nonzero(self):
+        """The indices of the nonzero entries, one int64 vector per axis (``np.nonzero``);
+        their length is known only when the function runs.
+
+        >>> import graphad as ga
+        >>> m = ga.matrix("m")
+        >>> rows, cols = m.nonzero()
+        >>> ga.function([m], [rows, cols])([[0.0, 2.0], [3.0, 0.0]])
+        [array([0, 1]), array([1, 0])]
+        """
+        return _ops()[3].nonzero(self)
 
     def reshape(self, *shape, ndim=None):
         if len(shape) == 1 and not isinstance(shape[0], (numbers.Integral, Variable)):
@@ -387,3 +418,64 @@ def _check_rank(shape, ndim):
     if len(shape) != ndim:
         raise GraphadTypeError(f"a {ndim}-d variable needs a shape of length {ndim}, got {shape}")
     return shape
+
+
+def row(name=None, dtype=None):
+    """A matrix input with one row, shape ``(1, None)`` (Theano's ``row``): it broadcasts
+    down the rows of a matrix it meets.
+
+    >>> import graphad as ga
+    >>> r = ga.row("r")
+    >>> r.type
+    TensorType(float64, (1, None))
+    >>> (ga.matrix("m") + r).type.shape
+    (None, None)
+    """
+    return tensor(name, dtype, (1, None))
+
+
+def col(name=None, dtype=None):
+    """A matrix input with one column, shape ``(None, 1)`` (Theano's ``col``).
+
+    >>> import graphad as ga
+    >>> c = ga.col("c", "float32")
+    >>> c.type
+    TensorType(float32, (None, 1))
+    """
+    return tensor(name, dtype, (None, 1))
+
+
+# Theano's typed constructors: the first letter is the dtype (i int32, l int64, f float32,
+# d float64), the rest the rank
+_TYPED = {"i": "int32", "l": "int64", "f": "float32", "d": "float64"}
+_RANKS = {"scalar": 0, "vector": 1, "matrix": 2}
+
+
+def _typed_constructor(fname):
+    dtype, ndim = _TYPED[fname[0]], _RANKS[fname[1:]]
+
+    def make(name=None):
+        return tensor(name, dtype, (None,) * ndim)
+
+    make.__name__ = make.__qualname__ = fname
+    make.__doc__ = (
+        f"A {ndim}-d {dtype} input (Theano's ``{fname}``): "
+        f"``ga.tensor(name, {dtype!r}, shape={(None,) * ndim})``.\n\n"
+        ">>> import graphad as ga\n"
+        f'>>> ga.{fname}("x").type\n'
+        f"TensorType({dtype}, {(None,) * ndim})\n"
+    )
+    return make
+
+
+iscalar = _typed_constructor("iscalar")
+ivector = _typed_constructor("ivector")
+imatrix = _typed_constructor("imatrix")
+lscalar = _typed_constructor("lscalar")
+lvector = _typed_constructor("lvector")
+fscalar = _typed_constructor("fscalar")
+fvector = _typed_constructor("fvector")
+fmatrix = _typed_constructor("fmatrix")
+dscalar = _typed_constructor("dscalar")
+dvector = _typed_constructor("dvector")
+dmatrix = _typed_constructor("dmatrix")

@@ -18,6 +18,8 @@ import numpy as np
 import scipy.special as sps
 
 import graphad as ga
+from graphad.tensor import scalar_ops as so
+from graphad.tensor.elemwise import Elemwise
 from graphad.tensor.linalg import Gemm
 
 # --- check names (the keys of ``OpSpec.skip``) -------------------------------------------
@@ -327,7 +329,14 @@ ELEMWISE = [
     _unary("arctanh", np.arctanh, UNIT),
     _unary("sigmoid", _sigmoid, Domain(-5.0, 5.0), FI + ("int8",)),
     _unary("softplus", lambda x: np.logaddexp(0, x), Domain(-5.0, 5.0), FI + ("int8",)),
+    # made by the stabilize pass from log(1 - exp(x)), not public: both branches (-ln 2)
+    _ew("log1mexp", Elemwise(so.Log1mexp()), lambda x: np.log(-np.expm1(x)), 1,
+        Domain(-3.0, -0.05), FI, covers=()),
     _unary("relu", lambda x: np.maximum(x, 0), NONZERO, FI + ("int8",)),
+    _ew("relu_leaky", lambda x: ga.relu(x, 0.1), lambda x: np.where(x > 0, x, 0.1 * x), 1,
+        NONZERO, FI + ("int8",), covers=("relu",)),
+    _ew("relu_alpha_variable", ga.relu, lambda x, a: np.where(x > 0, x, a * x), 2,
+        (NONZERO, ANY), FLOATS + (("float32", "float64"),), covers=("relu",)),
     # scipy gives float32 for int8 where NumPy's ufuncs give float16: int8 stays out
     _unary("erf", sps.erf),
     _unary("erfc", sps.erfc),
@@ -376,6 +385,10 @@ OPERATORS = [
            elemwise=True, covers=("|",), skip=BOOL_OUT),
     OpSpec("operator_xor", lambda x, y: x ^ y, np.bitwise_xor, TWO, (SMALL_INTS,) * 2, BITWISE,
            elemwise=True, covers=("^",), skip=BOOL_OUT),
+    OpSpec("and_", ga.and_, np.bitwise_and, TWO, (SMALL_INTS,) * 2, BITWISE, elemwise=True,
+           covers=("and_",), skip=BOOL_OUT),
+    OpSpec("or_", ga.or_, np.bitwise_or, TWO, (SMALL_INTS,) * 2, BITWISE, elemwise=True,
+           covers=("or_",), skip=BOOL_OUT),
     OpSpec("operator_invert", lambda x: ~x, np.invert, ((2, 3),), (SMALL_INTS,), BITWISE[:4],
            elemwise=True, covers=("~",), skip=BOOL_OUT),
     # Python scalars are weak (NEP 50): x_float32 * 2.0 stays float32, uint8 + 3 stays uint8
@@ -397,15 +410,30 @@ OPERATORS = [
 ]
 
 # --- reductions -----------------------------------------------------------------------------
+def _norm(x, L, axis=None, keepdims=False):
+    """Theano's ``x.norm(L)`` in NumPy (np.linalg.norm reads a 2-d array as a matrix)."""
+    a = np.abs(x if x.dtype.kind == "f" else x.astype("float64"))
+    if L == np.inf:
+        return np.max(a, axis=axis, keepdims=keepdims)
+    if L == -np.inf:
+        return np.min(a, axis=axis, keepdims=keepdims)
+    if L == 0:
+        return np.sum(a != 0, axis=axis, keepdims=keepdims).astype(a.dtype)
+    return np.sum(a**L, axis=axis, keepdims=keepdims) ** (1.0 / L)
+
+
 R, R3 = (2, 3), (2, 3, 4)
 REDUCE_DTYPES = FI + ("bool",)
 EMPTY_MAX = {ZERO: "NumPy's max/min/argmax/argmin of an empty array raise (no identity)"}
 ARG = no_grad("argmax/argmin give int64 indices")
 LOGIC = no_grad("all/any give booleans")
+FLOAT32_OUT = no_grad("a float32 result even from float64 input: its rounding swamps the 1e-6 "
+                      "steps of central differences (sum_acc_dtype checks the rule)")
 
 
 def _red(name, build, ref, shape=R, zero=((0, 3),), dtypes=REDUCE_DTYPES, grad=(0,), **kw):
-    kw.setdefault("covers", (_public(name),))
+    if "covers" not in kw:  # (x.norm's rows name a method, not a public function)
+        kw["covers"] = (_public(name),)
     return OpSpec(name, build, ref, (shape,), dtypes=dtypes, grad=grad, zero=zero, **kw)
 
 
@@ -416,6 +444,10 @@ REDUCTIONS = [
          lambda x: np.sum(x, axis=(0, 2), keepdims=True), R3, ((2, 0, 4),)),
     _red("sum_negative_axis", lambda x: ga.sum(x, axis=-2), lambda x: np.sum(x, axis=-2), R3,
          ((2, 3, 0),)),
+    _red("sum_acc_dtype", lambda x: ga.sum(x, acc_dtype="float64"),
+         lambda x: np.sum(x, dtype="float64").astype(np.sum(x).dtype)),
+    _red("sum_dtype_method", lambda x: x.sum(axis=1, dtype="float32"),
+         lambda x: x.sum(axis=1, dtype="float32"), skip=FLOAT32_OUT),
     _red("prod", ga.prod, np.prod, grad_domains=(Domain(0.5, 1.5),)),
     _red("prod_axis0_keepdims", lambda x: ga.prod(x, axis=0, keepdims=True),
          lambda x: np.prod(x, axis=0, keepdims=True)),
@@ -426,6 +458,10 @@ REDUCTIONS = [
     _red("mean", ga.mean, np.mean),
     _red("mean_axis1_keepdims", lambda x: x.mean(axis=1, keepdims=True),
          lambda x: np.mean(x, axis=1, keepdims=True)),
+    _red("mean_dtype", lambda x: ga.mean(x, dtype="float32"),
+         lambda x: np.mean(x, dtype="float32"), skip=FLOAT32_OUT),
+    _red("mean_acc_dtype_method", lambda x: x.mean(axis=0, acc_dtype="float64"),
+         lambda x: np.mean(x, axis=0, dtype="float64").astype(np.mean(x, axis=0).dtype)),
     _red("var", ga.var, np.var),
     _red("var_axis0_ddof1", lambda x: x.var(axis=0, ddof=1), lambda x: np.var(x, axis=0, ddof=1),
          zero=((2, 0),)),
@@ -450,6 +486,16 @@ REDUCTIONS = [
     _red("any_axis0_keepdims", lambda x: ga.any(x, axis=0, keepdims=True),
          lambda x: np.any(x, axis=0, keepdims=True), domains=(SMALL_INTS,), grad=(), skip=LOGIC),
     _red("logsumexp", ga.logsumexp, _logsumexp, dtypes=FI),
+    *[_red(f"norm_{label}", lambda x, L=L: x.norm(L), lambda x, L=L: _norm(x, L), dtypes=FI,
+           domains=(NONZERO,), covers=("x.norm",))
+      for label, L in [("l1", 1), ("l2", 2), ("l3", 3), ("l0", 0), ("lhalf", 0.5)]],
+    _red("norm_l2_axis1_keepdims", lambda x: x.norm(2, axis=1, keepdims=True),
+         lambda x: _norm(x, 2, axis=1, keepdims=True), dtypes=FI, domains=(NONZERO,),
+         covers=("x.norm",)),
+    _red("norm_inf_axis0", lambda x: x.norm(np.inf, axis=0), lambda x: _norm(x, np.inf, 0),
+         zero=((2, 0),), dtypes=FI, domains=(NONZERO,), covers=("x.norm",)),
+    _red("norm_minus_inf", lambda x: x.norm(-np.inf), lambda x: _norm(x, -np.inf), zero=None,
+         dtypes=FI, domains=(NONZERO,), covers=("x.norm",), skip=EMPTY_MAX),
     _red("logsumexp_axis0_keepdims", lambda x: ga.logsumexp(x, axis=0, keepdims=True),
          lambda x: _logsumexp(x, axis=0, keepdims=True), dtypes=FI, zero=((2, 0),)),
     _red("logsumexp_all_axes", lambda x: ga.logsumexp(x, axis=None),
@@ -604,6 +650,14 @@ INDEXING = [
          ((0, 4), (0,)), MASK, fixed=(None, "bool")),
     _idx("getitem_mask_expression", lambda x: x[x > 0], lambda x: x[x > 0], (X,), ((0, 4),),
          MASK),
+    _idx("nonzero", lambda x: list(ga.nonzero(x)), lambda x: list(np.nonzero(x)), (X,),
+         ((0, 4),), ("nonzero",), dtypes=INDEX_DTYPES + ("bool",), domains=(SMALL_INTS,),
+         grad=(), skip=no_grad("int64 indices")),
+    _idx("nonzero_method_3d", lambda x: list(x.nonzero()), lambda x: list(np.nonzero(x)),
+         (R3,), ((2, 0, 4),), ("nonzero",), domains=(SMALL_INTS,), grad=(),
+         skip=no_grad("int64 indices")),
+    _idx("nonzero_vector", lambda x: x.nonzero()[0], lambda x: np.nonzero(x)[0], ((5,),),
+         ((0,),), ("nonzero",), domains=(SMALL_INTS,), grad=(), skip=no_grad("int64 indices")),
     _idx("set_subtensor_basic", lambda x, y: ga.set_subtensor(x[1:, ::2], y),
          _set("set", lambda: ROWS_2), (X, (2, 2)), ((0, 4), (0, 2)), SET, (None, None), (0, 1)),
     _idx("set_subtensor_broadcast_value", lambda x, y: ga.set_subtensor(x[:, 1], y),
