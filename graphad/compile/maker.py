@@ -66,6 +66,8 @@ class FunctionMaker:
         checks = config.rewrite_checks or self.mode.lint
         passes = self.mode.passes or self.mode.name
         self.rewrites = run_pipeline(self.fgraph, passes, strict=checks, check=checks)
+        for var, shape in self.fgraph.assumed_shapes.items():
+            var.assume_shape(shape)
 
     def build_vm(self):
         if self.mode.lint:

@@ -8,6 +8,7 @@ reads on its device (a DeviceArray in the container): ``get_value`` downloads th
 
 from __future__ import annotations
 
+import warnings
 import weakref
 
 import numpy as np
@@ -42,6 +43,29 @@ class SharedVariable(TensorVariable):
         super().__init__(type, name=name)
         self.container = [type.filter(value, strict=True, allow_downcast=False, what=self._what())]
         self.readers = weakref.WeakSet()  # the CPU functions with a C runner that read it
+        self.assumed_shapes = frozenset()  # value shapes compiled functions were tuned for
+
+    @property
+    def value_shape(self) -> tuple:
+        """The current value's shape (no download from a device)."""
+        return tuple(self.container[0].shape)
+
+    def assume_shape(self, shape):
+        """A compiled function chose a faster form (a product order) for this shape of
+        the value; ``set_value`` of another shape warns that it may now be slower."""
+        self.assumed_shapes |= {tuple(shape)}
+
+    def _warn_if_assumed_otherwise(self, shape):
+        assumed = self.assumed_shapes
+        if assumed and tuple(shape) not in assumed:
+            warnings.warn(
+                f"shared variable {self.name or ''!r} now has shape {tuple(shape)}; functions "
+                f"compiled while it had shape {' or '.join(map(str, sorted(assumed)))} "
+                "multiply it in the order fastest for that shape. Their results are "
+                "right; compile them again for the fastest order.",
+                stacklevel=3,
+            )
+            self.assumed_shapes = assumed | {tuple(shape)}  # once per shape
 
     def _what(self):
         return f"the value of shared variable {self.name!r}" if self.name else "the value"
@@ -71,6 +95,7 @@ class SharedVariable(TensorVariable):
                     f"{value!r} as an array ({exc})"
                 ) from None
         self._check(value)
+        self._warn_if_assumed_otherwise(value.shape)
         if isinstance(current, DeviceArray):
             self.container[0] = current.device.upload(value)
             return
@@ -102,6 +127,7 @@ def _rebuild_shared(type, value, name):
     TensorVariable.__init__(var, type, name=name)
     var.container = [value]
     var.readers = weakref.WeakSet()
+    var.assumed_shapes = frozenset()
     return var
 
 

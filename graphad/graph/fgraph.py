@@ -74,6 +74,9 @@ class FunctionGraph:
         self.variables: set[Variable] = set()
         self.clients: dict[Variable, Clients] = {}
         self.listeners: list = []
+        # shapes of leaf values (shared variables) that rewrites chose a faster form
+        # for; the form is right for any shape, only its speed depends on them
+        self.assumed_shapes: dict[Variable, tuple] = {}
         for var in inputs:
             self._add_variable(var)
         for i, var in enumerate(outputs):

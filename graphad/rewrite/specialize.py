@@ -2,9 +2,11 @@
 
 ``x ** 2`` → ``sqr(x)``, ``x ** 0.5`` → ``sqrt(x)``, ``x ** -1`` → ``1 / x`` (floats),
 ``α·(A @ B) + β·C`` → one GEMM, and matrix-chain products reordered to the order with
-the fewest flops when every shape in the chain is static: ``(A @ B) @ v`` with square
-A, B costs 2n³ + 2n² flops as written and 4n² as ``A @ (B @ v)``. With an unknown
-dimension the user's order stays. ``softmax`` and ``log_softmax`` become the max-shifted
+the fewest flops when every shape in the chain is known: ``(A @ B) @ v`` with square
+A, B costs 2n³ + 2n² flops as written and 4n² as ``A @ (B @ v)``. A shared variable's
+shape is that of its value at compile time (any order gives the same values; a later
+``set_value`` of another shape only makes the chosen order slower, and warns). With an
+unknown dimension the user's order stays. ``softmax`` and ``log_softmax`` become the max-shifted
 reductions they stand for, which fuse into two passes over the data.
 """
 
@@ -135,7 +137,8 @@ def _tree_cost(var, dims):
 @node_rule(MatMul)
 def matrix_chain(fgraph, node):
     """(A @ B) @ v ⇒ A @ (B @ v) when A, B are n×n: the order with the fewest flops,
-    found by dynamic programming over the static shapes of the chain"""
+    found by dynamic programming over the static shapes of the chain (a shared
+    variable's: its value's now, recorded in ``fgraph.assumed_shapes``)"""
     out = node.outputs[0]
     a, b = node.inputs
     if a.ndim > 2 or b.ndim > 2 or (a.ndim == 1 and b.ndim == 1):
@@ -146,19 +149,24 @@ def matrix_chain(fgraph, node):
     ops = left + right
     if len(ops) < 3 or len({v.dtype for v in ops}) != 1:
         return None
-    dims = {}
+    shapes, assumed = [], {}
     for i, v in enumerate(ops):
         shp = v.type.shape
-        if v.ndim == 1:
-            shp = (1, shp[0]) if i == 0 else (shp[0], 1)
-        if None in shp:
-            return None
-        dims[v] = shp
+        if None in shp and getattr(v, "value_shape", None) is not None:
+            shp = assumed[v] = tuple(v.value_shape)  # a shared value's shape today
+        shapes.append(list((1, shp[0]) if i == 0 else (shp[0], 1)) if v.ndim == 1 else list(shp))
+    for left_shape, right_shape in zip(shapes, shapes[1:]):  # inner dimensions agree
+        inner = right_shape[0] if left_shape[1] is None else left_shape[1]
+        left_shape[1] = right_shape[0] = inner
+    if any(None in shp for shp in shapes):
+        return None
+    dims = {v: tuple(shp) for v, shp in zip(ops, shapes)}
     p = [dims[ops[0]][0]] + [dims[v][1] for v in ops]
     cost, split = _optimal_order(p)
     current = _tree_cost(a, dims)[0] + _tree_cost(b, dims)[0] + 2 * p[0] * p[len(left)] * p[-1]
     if cost >= current:
         return None
+    fgraph.assumed_shapes.update(assumed)
     return {out: _build(ops, split, 0, len(ops) - 1)}
 
 

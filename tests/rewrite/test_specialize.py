@@ -5,6 +5,7 @@ a brute-force search over every parenthesization."""
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -279,6 +280,43 @@ def test_square_matrices_times_vector():
     rng = np.random.default_rng(7)
     values = [rng.normal(size=(n, n)), rng.normal(size=(n, n)), rng.normal(size=n)]
     assert_same_values(fast, written, values, rtol=1e-10)
+
+
+def _tree(var, names):
+    """The parenthesization of the product tree under ``var`` as nested tuples of names."""
+    if var.owner is None or not isinstance(var.owner.op, MatMul):
+        return var.name
+    return tuple(_tree(v, names) for v in var.owner.inputs)
+
+
+def test_weights_in_shared_variables_are_ordered_by_their_values_shapes():
+    """Shared variables have no static shape; the chain uses their values' shapes at
+    compile time (the case the rewrite exists for: weights times a vector)."""
+    n, rng = 30, np.random.default_rng(9)
+    W1 = ga.shared(rng.normal(size=(n, n)), name="W1")
+    W2 = ga.shared(rng.normal(size=(n, n)), name="W2")
+    v = ga.vector("v")
+    out = (W1 @ W2) @ v
+    f = ga.function([v], out)
+    assert f.maker.rewrites.fired("matrix_chain") == 1
+    products = [o for o in f.maker.fgraph.toposort() if isinstance(o.op, MatMul)]
+    assert _tree(products[-1].outputs[0], {}) == ("W1", ("W2", "v"))
+    x = rng.normal(size=n)
+    np.testing.assert_allclose(f(x), (W1.get_value() @ W2.get_value()) @ x, rtol=1e-10)
+    # another shape later: still the right values, with a warning that the order may be slow
+    with pytest.warns(UserWarning, match="W2.*now has shape \\(30, 2\\).*compile them again"):
+        W2.set_value(rng.normal(size=(n, 2)))
+    x = rng.normal(size=2)
+    np.testing.assert_allclose(f(x), (W1.get_value() @ W2.get_value()) @ x, rtol=1e-10)
+
+
+def test_shared_values_of_unknown_shape_in_a_graph_without_chains_never_warn():
+    W = ga.shared(np.ones((3, 3)), name="W")
+    x = ga.vector("x")
+    ga.function([x], W @ x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        W.set_value(np.ones((4, 4)))
 
 
 def test_vector_times_square_matrices():
