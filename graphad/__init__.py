@@ -33,7 +33,7 @@ from .config import config
 from .errors import *  # noqa: F403  (the exception classes are public)
 from .printing import dprint
 from .tensor import math as _math
-from .tensor.construct import arange, eye
+from .tensor.construct import arange, eye, one_hot
 from .tensor.indexing import inc_subtensor, nonzero, set_subtensor, take
 from .tensor.join import concatenate, repeat, split, stack, tile
 from .tensor.linalg import dot, matmul, outer, tensordot
@@ -166,6 +166,7 @@ __all__ = [
     "min",
     "nnet",
     "nonzero",
+    "one_hot",
     "ones",
     "ones_like",
     "outer",

@@ -9,6 +9,8 @@
  * So no value a user passes can make a kernel trap. int8/int16 operands go through
  * the int32 helpers and are cast back, which wraps exactly as NumPy does.
  *
+ * Special functions libm lacks: digamma and trigamma (the derivatives of lgamma).
+ *
  * Plain C99 (cc -std=c99) and CUDA (nvcc) both include this file.
  */
 #ifndef GRAPHAD_RUNTIME_H
@@ -109,5 +111,60 @@ GRAPHAD_UINT_DIVMOD(uint64_t, 64)
 
 GRAPHAD_FLOAT_DIVMOD(double, 64, fmod, floor, copysign)
 GRAPHAD_FLOAT_DIVMOD(float, 32, fmodf, floorf, copysignf)
+
+/* digamma psi(x) = lgamma'(x) and trigamma psi'(x), as Cephes and SciPy compute them:
+ * below 0 the reflection formulas psi(x) = psi(1 - x) - pi cot(pi x) and
+ * psi'(x) = pi^2 / sin^2(pi x) - psi'(1 - x) (x - rint(x), exact, keeps pi x small, as
+ * cot and sin^2 have period 1); then the recurrences psi(x) = psi(x + 1) - 1 / x and
+ * psi'(x) = psi'(x + 1) + 1 / x^2 up to x >= 10, where the asymptotic series in 1 / x^2
+ * (Bernoulli numbers, to x^-14 and x^-17) are below double rounding. Poles at 0 and the
+ * negative integers: psi gives -1 / x at +-0 (-inf at +0, +inf at -0) and NaN at the
+ * others, psi' gives +inf at all. graphad/tensor/special.py is the NumPy reference,
+ * step for step. float32 goes through double: rounding once keeps it within an ulp. */
+#define GRAPHAD_PI 3.14159265358979323846
+
+GRAPHAD_FN double graphad_digamma_f64(double x)
+{
+    double acc = 0, z;
+    if (x <= 0 && x == floor(x))
+        return x == 0 ? -1 / x : NAN;
+    if (x < 0) {
+        acc = -GRAPHAD_PI / tan(GRAPHAD_PI * (x - rint(x)));
+        x = 1 - x;
+    }
+    while (x < 10) {
+        acc -= 1 / x;
+        x += 1;
+    }
+    z = 1 / (x * x);
+    return acc + (log(x) - 0.5 / x -
+                  z * (1.0 / 12 - z * (1.0 / 120 - z * (1.0 / 252 - z * (1.0 / 240 -
+                  z * (1.0 / 132 - z * (691.0 / 32760 - z * (1.0 / 12))))))));
+}
+
+GRAPHAD_FN double graphad_trigamma_f64(double x)
+{
+    double acc = 0, sign = 1, reflected = 0, s, z;
+    if (x <= 0 && x == floor(x))
+        return INFINITY;
+    if (x < 0) {
+        s = sin(GRAPHAD_PI * (x - rint(x)));
+        reflected = GRAPHAD_PI * GRAPHAD_PI / (s * s);
+        sign = -1;
+        x = 1 - x;
+    }
+    while (x < 10) {
+        acc += 1 / (x * x);
+        x += 1;
+    }
+    z = 1 / (x * x);
+    acc += 1 / x + 0.5 * z +
+           z / x * (1.0 / 6 - z * (1.0 / 30 - z * (1.0 / 42 - z * (1.0 / 30 - z * (5.0 / 66 -
+           z * (691.0 / 2730 - z * (7.0 / 6 - z * (3617.0 / 510))))))));
+    return reflected + sign * acc;
+}
+
+GRAPHAD_FN float graphad_digamma_f32(float x) { return (float)graphad_digamma_f64(x); }
+GRAPHAD_FN float graphad_trigamma_f32(float x) { return (float)graphad_trigamma_f64(x); }
 
 #endif /* GRAPHAD_RUNTIME_H */

@@ -166,7 +166,7 @@ def log_of_indexed_softmax(fgraph, node):
 stabilize_rules = RuleTable(
     "stabilize",
     [
-        rule("log_sigmoid", (m.log, (m.sigmoid, "x")), lambda x: -m.softplus(_minus(x))),
+        rule("log_sigmoid", (m.log, (m.sigmoid, "x")), (m.log_sigmoid, "x")),
         rule(
             "log_one_minus_sigmoid",
             (m.log, (m.sub, 1, (m.sigmoid, "x"))),

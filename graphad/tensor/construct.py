@@ -1,13 +1,17 @@
-"""Arrays made from scratch: arange and eye (zeros/ones/full live with Alloc in shape.py)."""
+"""Arrays made from scratch: arange, eye and one_hot (zeros/ones/full live with Alloc in
+shape.py)."""
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
-from ..errors import GraphadValueError
+from ..errors import GraphadTypeError, GraphadValueError
 from ..graph.basic import Apply
 from ..graph.op import Op
-from .type import TensorType, check_dtype, result_dtype
+from .math import cast, eq
+from .type import INT_DTYPES, TensorType, check_dtype, result_dtype
 from .variable import as_tensor_variable
 
 
@@ -105,3 +109,32 @@ def eye(n, m=None, k=0, dtype=None):
     [[0, 1, 0], [0, 0, 1]]
     """
     return Eye(check_dtype(dtype))(n, n if m is None else m, k)
+
+
+def one_hot(indices, n, dtype=None):
+    """``out[..., k] = 1`` where ``indices[...] == k``, else 0, as ``jax.nn.one_hot``: a
+    last axis of length ``n`` added to the integer tensor ``indices``, in ``dtype``
+    (floatX by default). ``n`` is a Python int or an integer scalar variable. An index
+    outside ``[0, n)``, negative ones included, gives a row of zeros (no error, no
+    counting from the end). No gradient flows to ``indices``.
+
+    >>> import graphad as ga
+    >>> y = ga.lvector("y")
+    >>> ga.one_hot(y, 3).eval({y: [2, 0, 5]}).tolist()
+    [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
+    """
+    indices = as_tensor_variable(indices)
+    if indices.dtype not in INT_DTYPES:
+        raise GraphadTypeError(
+            f"one_hot: indices must be integers, got {indices} ({indices.type}); "
+            "round and cast them first, e.g. ga.cast(indices, 'int64')"
+        )
+    if isinstance(n, numbers.Integral) and not isinstance(n, bool) and n < 0:
+        raise GraphadValueError(f"one_hot: n must not be negative, got {n}")
+    size = as_tensor_variable(n)
+    if size.ndim != 0 or size.dtype not in INT_DTYPES:
+        raise GraphadTypeError(
+            f"one_hot: n must be an int or an integer scalar variable, got {n!r} ({size.type})"
+        )
+    hit = eq(indices.dimshuffle(*range(indices.ndim), "x"), arange(size))
+    return cast(hit, check_dtype(dtype))

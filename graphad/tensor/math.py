@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import numbers
 
+import numpy as np
+
 from . import scalar_ops as so
-from .elemwise import Elemwise
+from .elemwise import Elemwise, promote_weak
 from .type import check_dtype
 from .variable import as_tensor_variable
 
@@ -67,6 +69,8 @@ _TABLE = [
     ("relu", so.Relu(), "max(x, 0); relu'(0) = 0"),
     ("erf", so.Erf(), "the error function"),
     ("erfc", so.Erfc(), "1 - erf(x), accurate for large x"),
+    ("gammaln", so.Gammaln(), "log|Γ(x)| (+inf at 0 and the negative integers)"),
+    ("digamma", so.Digamma(), "psi(x) = gammaln'(x) (NaN at the negative integers)"),
     ("floor", so.Floor(), "round down"),
     ("ceil", so.Ceil(), "round up"),
     ("round", so.Round(), "round half to even, as np.round"),
@@ -132,6 +136,8 @@ _EXAMPLES = {
     "relu": (([-1.0, 0.0, 2.0],), [0.0, 0.0, 2.0]),
     "erf": (([0.0, 1.0],), [0.0, 0.8427]),
     "erfc": (([0.0, 1.0],), [1.0, 0.1573]),
+    "gammaln": (([1.0, 0.5, 10.0],), [0.0, 0.5724, 12.8018]),
+    "digamma": (([1.0, 0.5, 10.0],), [-0.5772, -1.9635, 2.2518]),
     "floor": (([-1.5, 1.5],), [-2.0, 1.0]),
     "ceil": (([-1.5, 1.5],), [-1.0, 2.0]),
     "round": (([0.5, 1.5, 2.5],), [0.0, 2.0, 2.0]),
@@ -269,8 +275,63 @@ def cast(x, dtype):
     return Elemwise(so.Cast(dtype))(x)
 
 
+def _computing_in(ufunc, *xs):
+    """``xs`` cast to the dtype NumPy's ``ufunc`` computes their dtypes in (its loop:
+    np.exp of int64 is float64, np.logaddexp of int8 and uint8 float16), weak Python
+    scalars taking the others' dtype."""
+    xs = [as_tensor_variable(x) for x in xs]
+    dtypes = tuple(np.dtype(x.dtype) for x in promote_weak(xs))
+    dtype = ufunc.resolve_dtypes(dtypes + (None,))[-1].name
+    # (cast the originals: a promoted constant stays weak, and would promote again with
+    # the next Python scalar it meets: 0 / 2 is float64)
+    return [cast(x, dtype) for x in xs]
+
+
+def log_sigmoid(x):
+    """Elementwise ``log(sigmoid(x))``, computed as ``-softplus(-x)``: finite values and
+    gradients (``sigmoid(-x)``) for every finite x, where the written form gives
+    ``log(0) = -inf`` below about -745. Integers and bools compute in the float dtype
+    np.exp gives them (float64 for int32 and int64).
+
+    >>> import graphad as ga
+    >>> x = ga.vector("x")
+    >>> ga.log_sigmoid(x).eval({x: [0.0, 2.0, -1000.0]}).round(4).tolist()
+    [-0.6931, -0.1269, -1000.0]
+    """
+    (x,) = _computing_in(np.exp, x)
+    return -softplus(-x)  # noqa: F821  (softplus: the table)
+
+
+_LOG2 = 0.6931471805599453
+
+
+def logaddexp(a, b):
+    """``log(exp(a) + exp(b))`` elementwise, as ``np.logaddexp``: computed as
+    ``maximum(a, b) + log1p(exp(-|a - b|))``, so it neither overflows nor underflows;
+    broadcasting and dtypes as NumPy. Where ``a == b`` (also both ``-inf`` or both
+    ``+inf``, where ``a - b`` is NaN) it is ``a + log(2)``, and the gradient is 0.5 to
+    each (elsewhere ``sigmoid(a - b)`` and ``sigmoid(b - a)``).
+
+    >>> import graphad as ga
+    >>> a, b = ga.vector("a"), ga.vector("b")
+    >>> ga.logaddexp(a, b).eval({a: [0.0, 1000.0, -float("inf")],
+    ...                          b: [0.0, 0.0, -float("inf")]}).round(4).tolist()
+    [0.6931, 1000.0, -inf]
+    """
+    a, b = _computing_in(np.logaddexp, a, b)
+    tie = eq(a, b)  # noqa: F821  (eq: the table)
+    d = switch(tie, 0, a - b)  # no NaN from inf - inf, in the values or the gradient
+    apart = maximum(a, b) + log1p(exp(-abs(d)))  # noqa: F821  (the table)
+    # the tie's own branch, equal in value, splits the gradient evenly (maximum's goes
+    # to a alone); a / 2 + b / 2 cannot overflow
+    return switch(tie, a / 2 + b / 2 + _LOG2, apart)
+
+
 _CLIP = Elemwise(so.Clip())
 _SWITCH = Elemwise(so.Switch())
+# digamma's derivative (not public: no NumPy or SciPy name but polygamma(1, x))
+_trigamma = Elemwise(so.Trigamma())
 
 _MORE = ["square", "clip", "switch", "where", "cast", "true_div", "and_", "or_"]
+_MORE += ["log_sigmoid", "logaddexp"]
 __all__ = [n for n, _, _ in _TABLE] + _MORE

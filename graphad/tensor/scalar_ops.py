@@ -17,6 +17,7 @@ import math as _pymath
 import numpy as np
 
 from .scalar_base import ScalarOp, _float_rule, _int_helper, _m
+from .special import Digamma, Gammaln, Trigamma  # noqa: F401  (scalar ops live here too)
 
 
 # --- arithmetic ---------------------------------------------------------------

@@ -35,7 +35,7 @@ RNG = np.random.default_rng(7)
 TRANSCENDENTAL = {
     "pow", "arctan2", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sin", "cos",
     "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "arcsinh", "arccosh",
-    "arctanh", "sigmoid", "softplus", "erf", "erfc",
+    "arctanh", "sigmoid", "softplus", "erf", "erfc", "gammaln", "digamma",
 }  # fmt: skip
 # which of two equal zeros max/min return is unspecified (NumPy's SIMD loops pick the
 # second operand, its scalar loop the first): compare their values, not their zero signs

@@ -4,7 +4,6 @@ one call of a compiled function whose updates move the shared parameters."""
 import math
 
 import numpy as np
-import pytest
 
 import graphad as ga
 
@@ -76,9 +75,6 @@ def test_kmeans_dimshuffle_expanded_distances(prog):
         prog.close(C.get_value(), C_np, f"centroids after step {it}")
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AttributeError, reason="graphad bug: ga.one_hot is missing (DESIGN §1)"
-)
 def test_kmeans_one_hot_assignments(prog):
     """k-means with `ga.one_hot` of the argmin labels (a name DESIGN §1 promises)."""
     X = prog.tensor("X", (30, 3))

@@ -277,6 +277,16 @@ def _set(mode, index_of):
     return ref
 
 
+# negative non-integers (poles at the integers), and a value above the recurrence's 10
+_NEGATIVE_GAMMA = Fixed(((-0.5, -1.25, -2.75), (-3.6, -10.3, 12.5)))
+_TIES = Fixed(((0.5, -1.0, 2.0), (3.0, 0.0, -20.0)))
+_FIXED_PAIR = "fixed values; the logaddexp row checks broadcasting"
+
+
+def _one_hot(indices, n, dtype=None):
+    return (indices[..., None] == np.arange(n)).astype(dtype or ga.config.floatX)
+
+
 # The tables below keep one row per line or two, aligned by hand: ruff's formatter would
 # put every argument on its own line.
 # fmt: off
@@ -340,6 +350,30 @@ ELEMWISE = [
     # scipy gives float32 for int8 where NumPy's ufuncs give float16: int8 stays out
     _unary("erf", sps.erf),
     _unary("erfc", sps.erfc),
+    _unary("gammaln", sps.gammaln, POSITIVE),
+    _unary("digamma", sps.digamma, POSITIVE),
+    # below 0: the reflection formulas (and the poles of gammaln's C and NumPy paths)
+    _ew("gammaln_negative", ga.gammaln, sps.gammaln, 1, _NEGATIVE_GAMMA, FLOATS,
+        covers=("gammaln",)),
+    _ew("digamma_negative", ga.digamma, sps.digamma, 1, _NEGATIVE_GAMMA, FLOATS,
+        covers=("digamma",)),
+    # digamma's derivative, not public: it has no derivative of its own
+    _ew("trigamma", Elemwise(so.Trigamma()), lambda x: sps.polygamma(1, x).astype(
+        sps.digamma(x).dtype), 1, Domain(-3.0, 3.0, avoid=0.1), FI, grad=(), covers=(),
+        skip=no_grad("trigamma's derivative, polygamma(2, x), is not implemented")),
+    _unary("log_sigmoid", lambda x: -np.logaddexp(0, -x), Domain(-5.0, 5.0), FI + ("int8",)),
+    _ew("log_sigmoid_extreme", ga.log_sigmoid, lambda x: -np.logaddexp(0, -x), 1,
+        Fixed(((-1000.0, -80.0, 0.0), (40.0, 1000.0, -745.5))), FLOATS, covers=("log_sigmoid",)),
+    _binary("logaddexp", np.logaddexp),
+    # a == b: the tie's own branch, gradient 0.5 to each (maximum's alone gives 1 and 0)
+    _ew("logaddexp_ties", ga.logaddexp, np.logaddexp, 2, (_TIES, _TIES), FLOATS,
+        covers=("logaddexp",), skip={BROADCAST: _FIXED_PAIR}),
+    # inf - inf is NaN: both -inf give -inf, both +inf give +inf
+    _ew("logaddexp_infinities", ga.logaddexp, np.logaddexp, 2,
+        (Fixed(((-np.inf, np.inf, -np.inf), (np.inf, 3.0, -1e30))),
+         Fixed(((-np.inf, np.inf, 2.0), (-np.inf, -np.inf, -1e30)))), FLOATS, grad=(),
+        covers=("logaddexp",),
+        skip={BROADCAST: _FIXED_PAIR, **no_grad("infinite inputs: no finite differences")}),
     _unary("floor", np.floor),
     _unary("ceil", np.ceil),
     _unary("round", np.round),
@@ -508,6 +542,7 @@ SIZE, ZERO_SIZE = Domain(1.0, 3.0), Domain(0.0, 0.0)  # a runtime size; a size o
 CONST_TARGET = {ZERO: "the target shape is a constant that a zero-size input cannot fill"}
 FROM_SIZES = no_grad("builds an array from sizes: nothing to differentiate")
 SHAPE_VALUES = no_grad("int64 shape values")
+ONE_HOT_INDICES = no_grad("integer indices: no derivative")
 
 
 def _shape(name, build, ref, shapes, zero, dtypes=SHAPE_DTYPES, **kw):
@@ -602,6 +637,14 @@ SHAPE_OPS = [
     _sized("eye_rect_k", lambda n, m: ga.eye(n, m, 1, dtype="int32"),
            lambda n, m: np.eye(n, m, 1, dtype="int32"), 2, ("int64",),
            zero_domains=(ZERO_SIZE, SIZE)),
+    # indices outside [0, n), negative ones included, give rows of zeros
+    OpSpec("one_hot", lambda i: ga.one_hot(i, 4), lambda i: _one_hot(i, 4), ((5,),),
+           (Domain(-2.0, 5.0),), INTS + ("uint8",), zero=((0,),), covers=("one_hot",),
+           skip=ONE_HOT_INDICES),
+    OpSpec("one_hot_symbolic_n_dtype", lambda i, n: ga.one_hot(i, n, dtype="float32"),
+           lambda i, n: _one_hot(i, n, "float32"), ((2, 3), ()), (Domain(-1.0, 4.0), SIZE),
+           INTS, fixed=(None, "int64"), zero=((0, 3), ()), covers=("one_hot",),
+           skip=ONE_HOT_INDICES),
     _shape("shape", ga.shape, lambda x: np.array(x.shape), (R3,), ((0, 3, 4),), grad=(),
            skip=SHAPE_VALUES),
     _shape("shape_attribute_entries", lambda x: x.shape[1] * x.shape[0],
