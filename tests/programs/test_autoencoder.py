@@ -195,8 +195,8 @@ def test_contractive_autoencoder(prog):
 @pytest.mark.xfail(
     strict=True,
     raises=NotImplementedError,
-    reason="graphad bug: ga.grad through ga.jacobian raises NotImplementedError "
-    "(DESIGN: jacobian must be differentiable again)",
+    reason="missing: ga.grad through ga.jacobian raises NotImplementedError (DESIGN: "
+    "jacobian must be differentiable again; issue 21 builds it)",
 )
 def test_contractive_penalty_from_jacobian(prog):
     """The contractive penalty taken from ga.jacobian of one encoded row (shape
