@@ -859,8 +859,9 @@ def check_case(case, modes):
 
 
 # --- gradients compiled with their outputs ---------------------------------------------------
-# examples of the gradient test (each compiles one function in two modes)
-GRAD_EXAMPLES = max(EXAMPLES * 2 // 5, 1)
+# examples of the gradient test (each compiles one function in two modes); reverting
+# the fusion fix of the MSE program's crash fails it at the second example
+GRAD_EXAMPLES = max(EXAMPLES // 5, 1)
 
 
 @settings(max_examples=GRAD_EXAMPLES, deadline=None, derandomize=True, database=None)
