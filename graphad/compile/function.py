@@ -118,7 +118,8 @@ class Function:
         self.single = single
         self.name = name
         self.allow_input_downcast = allow_input_downcast
-        self.storage = maker.vm.new_storage()
+        # each call fills a copy of this (constants in place): calls share no state
+        self._template = maker.vm.new_storage()
         # the shared variables this function reads and updates, by identity
         self.shared = list(shared) if shared is not None else list(maker.shared_leaves)
         self._shared_slots = [maker.vm.slot[v] for v in maker.shared_leaves]
@@ -126,6 +127,10 @@ class Function:
             self.shared[maker.shared_leaves.index(var)] if var in maker.shared_leaves else var
             for var in maker.update_vars
         ]
+        # a call that updates shared variables holds their locks from reading them to
+        # writing them (in one global order), so concurrent calls lose no update
+        locks = sorted({v.lock for v in self._update_targets}, key=id)
+        self._locks = _Held(locks) if locks else None
         # keyword names and defaults (ga.In): None where a call must give the value
         self.signature = signature
         if signature is None:
@@ -167,20 +172,27 @@ class Function:
 
     def __call__(self, *args, **kwargs):
         fast = self._fast
+        if fast is not None and not kwargs and not self._quiet and self._locks is None:
+            result = fast(*args)  # the common call, without a frame more
+            if result is not NotImplemented:
+                return result
+        if self._locks is not None:
+            with self._locks:
+                return self._call(args, kwargs)
+        return self._call(args, kwargs)
+
+    def _call(self, args, kwargs):
+        fast = self._fast
         if fast is not None:
             if self._quiet:
                 with np.errstate(all="ignore"):  # NaN/Inf are values
                     return self._run(fast, args, kwargs)
-            if not kwargs:  # the common call, without a frame more
-                result = fast(*args)
-                if result is not NotImplemented:
-                    return result
-            return self._runner.bound(self._bind(args, kwargs))
+            return self._run(fast, args, kwargs)
         if self._device is None:
             self._shared_to_host()
         values = self._bind(args, kwargs)
         vm = self.maker.vm
-        storage = self.storage
+        storage = list(self._template)
         if self._device is not None:
             self._place(storage, values)
         else:
@@ -188,12 +200,8 @@ class Function:
                 storage[vm.slot[var]] = value
             for slot, var in zip(self._shared_slots, self.shared):
                 storage[slot] = var.container[0]
-        try:
-            vm.run(storage, profile=self.profile is not None)
-            results = [storage[vm.slot[v]] for v in self.fgraph.outputs]
-        finally:
-            for var in self.inputs:
-                storage[vm.slot[var]] = None
+        vm.run(storage, profile=self.profile is not None)
+        results = [storage[vm.slot[v]] for v in self.fgraph.outputs]
         n = self.maker.n_outputs
         # never hand out or keep an array someone else holds: an argument, a shared
         # variable's value, a returned output or another update's new value
@@ -385,6 +393,23 @@ def _device_argument(var, value, what):
             "pass a NumPy array)"
         )
     return value
+
+
+class _Held:
+    """Holds ``locks`` (acquired in order, released in reverse) for a ``with`` block."""
+
+    __slots__ = ("locks",)
+
+    def __init__(self, locks):
+        self.locks = tuple(locks)
+
+    def __enter__(self):
+        for lock in self.locks:
+            lock.acquire()
+
+    def __exit__(self, *exc):
+        for lock in reversed(self.locks):
+            lock.release()
 
 
 class _Missing:

@@ -8,6 +8,7 @@ reads on its device (a DeviceArray in the container): ``get_value`` downloads th
 
 from __future__ import annotations
 
+import threading
 import warnings
 import weakref
 
@@ -44,6 +45,7 @@ class SharedVariable(TensorVariable):
         self.container = [type.filter(value, strict=True, allow_downcast=False, what=self._what())]
         self.readers = weakref.WeakSet()  # the CPU functions with a C runner that read it
         self.assumed_shapes = frozenset()  # value shapes compiled functions were tuned for
+        self.lock = threading.Lock()  # held by a call that updates the value
 
     @property
     def value_shape(self) -> tuple:
@@ -128,6 +130,7 @@ def _rebuild_shared(type, value, name):
     var.container = [value]
     var.readers = weakref.WeakSet()
     var.assumed_shapes = frozenset()
+    var.lock = threading.Lock()
     return var
 
 
