@@ -287,6 +287,40 @@ typedef struct {  /* the kernel's context `ctx` and its arrays: st, est are [n_i
     char **base, **outp, **xb;
 } gd_reduce_view;
 
+/* The iteration space must be one NumPy could hold as an array of the kernel's widest
+ * type, as the reference (which materializes it) requires: its element count must not
+ * overflow, nor its size in bytes. Without this check a reduction over two broadcast
+ * views of 2**31 elements each would loop 2**62 times. */
+static int gd_check_extent(const gd_reduce_spec *s, const npy_intp *shape)
+{
+    npy_intp total = 1, width = 1;
+    int d, i;
+    for (d = 0; d < s->nd; d++)
+        if (shape[d] == 0)
+            return 0;
+    for (d = 0; d < s->nd; d++) {
+        if (total > NPY_MAX_INTP / shape[d]) {
+            PyErr_SetString(PyExc_ValueError, "broadcast dimensions too large.");
+            return -1;
+        }
+        total *= shape[d];
+    }
+    for (i = 0; i <= s->n_in; i++) {
+        PyArray_Descr *descr = PyArray_DescrFromType(i < s->n_in ? s->types[i] : s->out_type);
+        if (descr == NULL)
+            return -1;
+        if (PyDataType_ELSIZE(descr) > width)
+            width = PyDataType_ELSIZE(descr);
+        Py_DECREF(descr);
+    }
+    if (total > NPY_MAX_INTP / width) {
+        PyErr_SetString(PyExc_ValueError, "array is too big; `arr.size * arr.dtype.itemsize` "
+                        "is larger than the maximum possible size.");
+        return -1;
+    }
+    return 0;
+}
+
 static int gd_reduce_shapes(const gd_reduce_spec *s, PyArrayObject **op, gd_reduce_view v)
 {
     const int nd = s->nd;
@@ -315,6 +349,8 @@ static int gd_reduce_shapes(const gd_reduce_spec *s, PyArrayObject **op, gd_redu
             }
         }
     }
+    if (gd_check_extent(s, v.shape) < 0)
+        return -1;
     for (i = 0; i < s->n_in; i++) {
         const int off = nd - PyArray_NDIM(op[i]);
         v.base[i] = PyArray_BYTES(op[i]);

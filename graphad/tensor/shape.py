@@ -606,7 +606,8 @@ class BroadcastTo(Op):
     reads_values = False
 
     def user_text(self, node, args):
-        return f"ga.broadcast_to({args[0]}, ({', '.join(args[1:])}))"
+        shape = ", ".join(args[1:]) + ("," if len(args) == 2 else "")
+        return f"ga.broadcast_to({args[0]}, ({shape}))"
 
     def make_node(self, x, *shp):
         x = as_tensor_variable(x)
