@@ -2,7 +2,8 @@
 
 ``info`` prints where compiled code is cached (``ga.config.compiledir``, settable with
 ``GRAPHAD_FLAGS=compiledir=...``), how many entries it holds and their size; ``clear``
-removes the entries and says how many.
+removes the entries and says how many (exit status 1, naming them, if some could not be
+removed).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import sys
 
 from .backend.cache import default_cache
+from .errors import CacheError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,9 +47,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  entries: {info['entries']}")
         print(f"  size:    {_human_size(info['bytes'])}")
     else:
-        removed = compile_cache.clear()
+        try:
+            removed, error = compile_cache.clear(), None
+        except CacheError as exc:  # what it could not remove; the rest is gone
+            removed, error = exc.removed, exc
         plural = "entry" if removed == 1 else "entries"
         print(f"removed {removed} {plural} from {compile_cache.root}")
+        if error is not None:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
     return 0
 
 

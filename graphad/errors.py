@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "BackendMismatchError",
+    "CacheError",
     "CompileError",
     "ConfigError",
     "DisconnectedInputError",
@@ -241,6 +242,23 @@ class CompileError(GraphadError, RuntimeError):
     >>> issubclass(ga.CompileError, RuntimeError), issubclass(ga.CompileError, ga.GraphadError)
     (True, True)
     """
+
+
+class CacheError(GraphadError, OSError):
+    """The compile cache cannot use a file or folder of its own (not writable, or damaged in
+    a way it cannot repair); the message names the path and how to fix it, and ``path``
+    holds it. It is an OSError:
+
+    >>> import graphad as ga
+    >>> issubclass(ga.CacheError, OSError), issubclass(ga.CacheError, ga.GraphadError)
+    (True, True)
+    >>> ga.CacheError("/tmp/x is not writable", path="/tmp/x").path
+    '/tmp/x'
+    """
+
+    def __init__(self, message: str, path: str | None = None):
+        super().__init__(message)
+        self.path = path
 
 
 class ConfigError(GraphadValueError):

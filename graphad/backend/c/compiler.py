@@ -17,13 +17,16 @@ tests). ``vector_math()`` declares those this machine's libmvec has, so that
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sysconfig
+from subprocess import PIPE, Popen
 
 import numpy as np
 
@@ -147,23 +150,34 @@ def include_dirs() -> list:
 
 
 def compile_shared(
-    source_path: str, out_path: str, extra_includes=(), link_args=(), opt=None
+    source_path: str, out_path: str, extra_includes=(), link_args=(), opt=None, scratch=None
 ) -> None:
     """Compile one C file into a shared library; KernelError with the compiler's
     message on failure (a bug in graphad's generated code, never the user's).
 
     ``extra_includes`` are searched after graphad's own include folders; ``link_args``
     (libraries, rpaths) follow the source, where the linker needs them; ``opt`` (e.g.
-    ``"-O1"``) follows the flags."""
+    ``"-O1"``) follows the flags; ``scratch`` is a folder for the compiler's temporary
+    files (its TMPDIR), so that they go wherever the caller cleans up. The compiler runs
+    in a process group of its own, killed if this call is interrupted (KeyboardInterrupt)."""
     cc = compiler_path()
     includes = (f"-I{d}" for d in [*include_dirs(), *extra_includes])
     vector_links = vector_math()[1]
     flags = compile_flags() + ((opt,) if opt else ())  # a later -O wins
     cmd = [cc, *flags, *includes, source_path, *link_args, *vector_links]
     cmd += ["-o", out_path, "-lm"]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    env = None if scratch is None else {**os.environ, "TMPDIR": scratch}
+    # a process group of its own: killed below as a whole, and spared the terminal's ^C
+    proc = Popen(cmd, stdout=PIPE, stderr=PIPE, text=True, env=env, start_new_session=True)
+    try:
+        _, stderr = proc.communicate()
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)  # cc and the cc1, as, ld it started
+        proc.wait()
+        raise
     if proc.returncode != 0:
         raise KernelError(
             f"the C compiler failed on graphad's generated {os.path.basename(source_path)} "
-            f"(please report this bug):\n{proc.stderr[-4000:]}"
+            f"(please report this bug):\n{stderr[-4000:]}"
         )

@@ -14,8 +14,8 @@ import functools
 import hashlib
 import importlib.util
 import os
+import struct
 import sysconfig
-import tempfile
 import time
 
 import numpy as np
@@ -40,7 +40,7 @@ _PRELUDE = """\
 
 # read at import (sysconfig's first read is not thread-safe; two threads build modules)
 _EXT_SUFFIX = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
-_loaded: dict = {}  # path -> module: one load per process
+_loaded: dict = {}  # cache key -> module: one load per process
 _pool_failed: list = []  # the error, once building the thread pool failed
 
 
@@ -157,26 +157,74 @@ def build_module(
     timings.setdefault("compiler", 0.0)
 
     def build(out_path):
+        # the source, and the compiler's own temporary files, go in the cache's folder for
+        # this build: removed however the build ends, or by the next one if this is killed
         start = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix="graphad-build-") as tmp:
-            src = os.path.join(tmp, f"{name}.c")
-            with open(src, "w") as fh:
-                fh.write(source)
-            compile_shared(src, out_path, include_dirs, link_args, opt)
+        scratch = os.path.dirname(out_path)
+        src = os.path.join(scratch, f"{name}.c")
+        with open(src, "w") as fh:
+            fh.write(source)
+        compile_shared(src, out_path, include_dirs, link_args, opt, scratch=scratch)
         timings["compiler"] += time.perf_counter() - start
 
-    path = default_cache().get(key, build, name=name, suffix=_EXT_SUFFIX)
-    if before_load is not None:
+    cache = default_cache()
+    if before_load is not None and key not in _loaded:
+        cache.get(key, build, name=name, suffix=_EXT_SUFFIX)  # beside the runtime's build
         before_load()
-    start = time.perf_counter()
-    module = _loaded.get(path)
-    if module is None:
+    start, compiling = time.perf_counter(), timings["compiler"]
+    module = _loaded.get(key)
+    if module is None:  # (a missing or damaged entry is built here: that is compiler time)
+        module = cache.load(key, build, _extension_loader(name), name=name, suffix=_EXT_SUFFIX)
+        _loaded[key] = module
+    spent = time.perf_counter() - start - (timings["compiler"] - compiling)
+    timings["load"] = timings.get("load", 0.0) + spent
+    return module
+
+
+def _extension_loader(name):
+    """``load(path, data)`` for CompileCache.load: the extension module ``name`` at
+    ``path``, whose content is ``data`` (checked against its checksum just before)."""
+
+    def load(path, data):
+        problem = shared_library_problem(data)
+        if problem is not None:  # loading it could crash the process (SIGBUS)
+            raise ImportError(f"{path} is not a whole shared library: {problem}", path=path)
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        _loaded[path] = module
-    timings["load"] = timings.get("load", 0.0) + time.perf_counter() - start
-    return module
+        return module
+
+    return load
+
+
+def shared_library_problem(data: bytes) -> str | None:
+    """Why the ELF shared library ``data`` is cut short, or None if all the parts its
+    headers point at are inside it (the dynamic loader maps them without checking; a
+    page past the end of the file is a SIGBUS). Other formats are left to the loader.
+
+    >>> shared_library_problem(b"\x7fELF" + bytes(12))
+    'the ELF header is cut short (16 bytes)'
+    """
+    if data[:4] != b"\x7fELF":
+        return None
+    wide, order = data[4:5] == b"\x02", "<" if data[5:6] == b"\x01" else ">"
+    if len(data) < (64 if wide else 52):
+        return f"the ELF header is cut short ({len(data)} bytes)"
+    # e_phoff, e_shoff, then e_phentsize, e_phnum, e_shentsize, e_shnum (ELF64 or ELF32)
+    phoff, shoff = struct.unpack_from(order + ("QQ" if wide else "II"), data, 32 if wide else 28)
+    phsize, phnum, shsize, shnum = struct.unpack_from(order + "HHHH", data, 54 if wide else 42)
+    need = max(phoff + phsize * phnum, shoff + shsize * shnum)
+    # each program header: p_offset and p_filesz, the file bytes of a segment
+    layout, offset, filesz = (order + "IIQQQQ", 2, 5) if wide else (order + "IIIII", 1, 4)
+    if phnum and phsize < struct.calcsize(layout):
+        return f"its program headers are {phsize} bytes long"
+    if len(data) >= need:
+        for i in range(phnum):
+            fields = struct.unpack_from(layout, data, phoff + i * phsize)
+            need = max(need, fields[offset] + fields[filesz])
+    if len(data) < need:
+        return f"it has {len(data)} bytes, its headers describe {need}"
+    return None
 
 
 def load_pool():
