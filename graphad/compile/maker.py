@@ -23,7 +23,8 @@ from ..graph.fgraph import FunctionGraph
 from ..graph.traversal import ancestors, clone_replace
 from ..graph.verify import lint
 from ..tensor.shape import specify_shape
-from ..tensor.variable import as_tensor_variable
+from ..tensor.type import TensorType
+from ..tensor.variable import as_tensor_variable, constant
 from .modes import get_mode
 from .vm import VM
 
@@ -218,9 +219,7 @@ def _check_givens(givens):
         if not isinstance(old, Variable):
             raise GraphadTypeError(f"givens entry {k}: {old!r} is not a variable")
         if not isinstance(new, Variable):
-            from ..tensor.variable import constant
-
-            new = constant(new, dtype=old.dtype)
+            new = _givens_value(k, old, new)
         if new.dtype != old.dtype or new.ndim != old.ndim:
             raise GraphadTypeError(
                 f"givens entry {k}: {describe(old)} cannot be replaced by {describe(new)} "
@@ -238,6 +237,16 @@ def _check_givens(givens):
                 new.owner.tag.user_text = f"givens[{old.name or 'input'}]"
         result[old] = new
     return result
+
+
+def _givens_value(k, old, value):
+    """A constant for the value ``value`` that givens entry ``k`` puts in place of
+    ``old``, converted as a call argument for ``old`` would be (``TensorType.filter``
+    with allow_input_downcast=None): a value that would change raises."""
+    what = f"givens entry {k} (the value for {describe(old)})"
+    if not isinstance(old.type, TensorType):
+        raise GraphadTypeError(f"{what}: only tensor variables can be given values")
+    return constant(old.type.filter(value, what=what, hint=None), dtype=old.dtype)
 
 
 def _check_unused(inputs, outputs, policy):

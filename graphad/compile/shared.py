@@ -17,7 +17,7 @@ import numpy as np
 from ..backend.cuda.runtime import DeviceArray
 from ..config import config
 from ..errors import GraphadTypeError
-from ..tensor.type import TensorType
+from ..tensor.type import TensorType, plain_ndarray
 from ..tensor.variable import TensorVariable
 
 
@@ -88,7 +88,9 @@ class SharedVariable(TensorVariable):
             self.container[0] = value if borrow else value.copy()
             moved_to_device(self)
             return
-        if not isinstance(value, np.ndarray):
+        if isinstance(value, np.ndarray):
+            value = plain_ndarray(value, f"set_value of shared variable {self.name or ''!r}")
+        else:
             try:
                 value = np.asarray(value)
             except (TypeError, ValueError) as exc:  # ragged lists and the like
@@ -153,7 +155,8 @@ def shared(value, name=None, borrow=False):
     elif isinstance(value, (bool, int, float, complex)) or np.isscalar(value):
         arr = np.asarray(value)
     elif isinstance(value, np.ndarray):
-        arr = value if borrow else value.copy()
+        arr = plain_ndarray(value, "the value of ga.shared")
+        arr = arr if borrow else arr.copy()
     else:
         try:
             arr = np.array(value)

@@ -38,7 +38,37 @@ def convert(expr: str, from_dtype: str, to_dtype: str) -> str:
         return expr
     if to_dtype == "bool":
         return f"({expr} != 0)"
+    if np.dtype(from_dtype).kind == "f" and np.dtype(to_dtype).kind in "iu":
+        return float_to_int(expr, from_dtype, to_dtype)
     return f"(({c_type(to_dtype)}){expr})"
+
+
+def float_to_int(x: str, from_dtype: str, to_dtype: str) -> str:
+    """C for graphad's float → int cast, defined for every value (``x`` is a name: it
+    appears more than once). A C cast of NaN, ±Inf or an out-of-range value is
+    undefined behaviour; graphad's rule is NumPy's on x86-64, whose SSE conversions
+    give INT_MIN ("integer indefinite") for such values: int64 and int32 convert
+    directly, int8/int16/uint8/uint16 through int32 and uint32 through int64 (keeping
+    the low bits), and uint64 subtracts 2**63 from a value at or above it and sets the
+    top bit again (docs/ops.md, "Casts"; ``tensor.scalar_base.float_to_int`` is the
+    same rule in NumPy).
+
+    >>> float_to_int("v0", "float64", "int32")
+    '((v0) >= -2147483648.0 && (v0) < 2147483648.0 ? (npy_int32)(v0) : (-2147483647 - 1))'
+    """
+    bits = 64 if np.dtype(to_dtype).itemsize == 8 or to_dtype == "uint32" else 32
+    half = f"{float(2 ** (bits - 1)):.1f}" + ("f" if from_dtype == "float32" else "")
+    least = "(-9223372036854775807LL - 1)" if bits == 64 else "(-2147483647 - 1)"
+
+    def indefinite(v):  # NaN fails both comparisons
+        return f"(({v}) >= -{half} && ({v}) < {half} ? (npy_int{bits})({v}) : {least})"
+
+    if to_dtype == "uint64":
+        high = f"((npy_uint64){indefinite(f'({x}) - {half}')} ^ 0x8000000000000000ull)"
+        return f"(({x}) >= {half} ? {high} : (npy_uint64){indefinite(x)})"
+    if to_dtype == f"int{bits}":
+        return indefinite(x)
+    return f"(({c_type(to_dtype)}){indefinite(x)})"
 
 
 class CRenderer:
@@ -57,11 +87,18 @@ class CRenderer:
                 c_literal(a.value, d) if isinstance(a, Literal) else convert(f"v{a}", dt, d)
                 for a, dt, d in zip(step.args, in_dtypes, operand)
             ]
-            expr = step.op.c_code(args, operand[-1] if operand else step.dtype)
+            loop = operand[-1] if operand else step.dtype
+            expr = step.op.c_code(args, loop)
             if expr is None:
                 raise ValueError(f"{step.op} has no C code for {operand}")
             ct = c_type(step.dtype)
-            value = f"({expr} != 0)" if step.dtype == "bool" else f"({ct})({expr})"
+            if np.dtype(loop).kind == "f" and np.dtype(step.dtype).kind in "iu":
+                # a float computed, an int wanted (a cast): a name first, then the
+                # conversion that is defined for every value
+                lines.append(f"const {c_type(loop)} f{first + k} = {expr};")
+                value = float_to_int(f"f{first + k}", loop, step.dtype)
+            else:
+                value = f"({expr} != 0)" if step.dtype == "bool" else f"({ct})({expr})"
             lines.append(f"const {ct} v{first + k} = {value};")
         return lines
 

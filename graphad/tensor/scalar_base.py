@@ -1,11 +1,13 @@
 """The base of elementwise primitives: ``ScalarOp`` (NumPy reference, dtype rule,
-C expression hooks) and the C types and helpers the C renderer shares with it.
+C expression hooks), the C types and helpers the C renderer shares with it, and
+``float_to_int``, the float → int cast every backend computes alike.
 
 The primitives themselves are in scalar_ops.py.
 """
 
 from __future__ import annotations
 
+import platform
 import re
 from functools import lru_cache
 
@@ -150,3 +152,39 @@ def _int_helper(name):
 def _float_rule(dtype: str) -> str:
     """The dtype NumPy's transcendental ufuncs give for ``dtype`` (np.exp's rule)."""
     return np.exp(np.ones(1, dtype=dtype)).dtype.name
+
+
+_X86_64 = platform.machine().lower() in ("x86_64", "amd64")
+
+
+def float_to_int(x, dtype):
+    """The float array ``x`` cast to the int ``dtype`` by graphad's rule, which gives
+    NaN, ±Inf and out-of-range values the result NumPy gives on x86-64 (docs/ops.md,
+    "Casts"; the C backend's ``kernel.render_c.float_to_int`` is the same rule).
+
+    >>> float_to_int(np.array([np.nan, 3.7, -1.5, 300.0, 1e20]), "int8").tolist()
+    [0, 3, -1, 44, 0]
+    """
+    dtype = np.dtype(dtype)
+    with np.errstate(invalid="ignore"):  # the result is defined: no warning
+        if not _X86_64:
+            return _x86_float_to_int(x, dtype)
+        if dtype.name == "uint32":  # NumPy's own loop disagrees with itself here
+            return x.astype(np.int64).astype(dtype)
+        return x.astype(dtype)
+
+
+def _x86_float_to_int(x, dtype):
+    """The rule spelled out, for machines whose casts differ (ARM saturates)."""
+    x = x.astype(np.float64)  # exact; float16 would overflow at x - 2**63
+    bits = 64 if dtype.itemsize == 8 or dtype.name == "uint32" else 32
+    half, wide = 2.0 ** (bits - 1), np.dtype(f"int{bits}")
+    least = np.iinfo(wide).min
+
+    def indefinite(v):  # SSE's conversion: INT_MIN for NaN and out-of-range values
+        ok = (v >= -half) & (v < half)
+        return np.where(ok, np.where(ok, v, 0).astype(wide), least)
+
+    if dtype.name == "uint64":
+        return np.where(x >= half, indefinite(x - half) ^ least, indefinite(x)).astype(dtype)
+    return indefinite(x).astype(dtype)

@@ -16,7 +16,7 @@ import math as _pymath
 
 import numpy as np
 
-from .scalar_base import ScalarOp, _float_rule, _int_helper, _m
+from .scalar_base import ScalarOp, _float_rule, _int_helper, _m, float_to_int
 from .special import Digamma, Gammaln, Trigamma  # noqa: F401  (scalar ops live here too)
 
 
@@ -530,7 +530,10 @@ class Cast(ScalarOp):
         return list(in_dtypes)
 
     def impl(self, x):
-        return np.asarray(x).astype(self.dtype)
+        x = np.asarray(x)
+        if x.dtype.kind == "f" and np.dtype(self.dtype).kind in "iu":
+            return float_to_int(x, self.dtype)
+        return x.astype(self.dtype)
 
     def output_dtype(self, dtype):
         return self.dtype

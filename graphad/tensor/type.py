@@ -26,6 +26,7 @@ INT_DTYPES = tuple(d for d in DTYPES if d.startswith(("int", "uint")))
 COMPLEX_DTYPES = ("complex64", "complex128")
 DISCRETE_DTYPES = ("bool",) + INT_DTYPES
 _DTYPE_SET = frozenset(DTYPES)
+_HINT = "compile with allow_input_downcast=True"  # how a caller of ga.function allows a cast
 
 
 def check_dtype(dtype, what="dtype") -> str:
@@ -100,16 +101,29 @@ class TensorType(Type):
             and all(a is None or a == b for a, b in zip(self.shape, other.shape))
         )
 
-    def filter(self, value, strict=False, allow_downcast=None, what="value"):
-        """Convert ``value`` to an ndarray of this type, or raise naming ``what``.
+    def filter(self, value, strict=False, allow_downcast=None, what="value", hint=_HINT):
+        """Convert ``value`` to an ndarray of this type, or raise naming ``what``
+        (``hint``: how the caller may allow a lossy cast, for the messages).
 
-        ``allow_downcast``: None casts Python scalars and lists and allows safe casts of
-        arrays; True allows any cast; False allows exact or safe casts only.
+        ``allow_downcast``: None casts Python scalars and lists when their values
+        survive the cast and allows safe casts of arrays; True allows any cast (NumPy's
+        ``astype``); False allows exact or safe casts only. Under every setting a
+        complex value for a real type, and a Python number outside the dtype's range,
+        raise (docs/concepts.md, "Argument conversion").
+
+        >>> t = TensorType("int8", (None,))
+        >>> t.filter([1, 2.0]).tolist()
+        [1, 2]
+        >>> try:
+        ...     t.filter([1, 300], what="input 0 ('n')")
+        ... except OverflowError as e:
+        ...     print(str(e).split(";")[0])
+        input 0 ('n'): 300 is outside the range of int8 [-128, 127]
         """
-        if isinstance(value, np.ndarray) and value.dtype.name == self.dtype and not strict:
+        if type(value) is np.ndarray and value.dtype.name == self.dtype and not strict:
             arr = value
         else:
-            arr = self._convert(value, allow_downcast, what)
+            arr = self._convert(value, allow_downcast, what, hint)
         if arr.ndim != self.ndim:
             raise GraphadTypeError(
                 f"{what} has {arr.ndim} dimension(s) but {self.ndim} are expected "
@@ -123,14 +137,18 @@ class TensorType(Type):
                 )
         return arr
 
-    def _convert(self, value, allow_downcast, what):
+    def _convert(self, value, allow_downcast, what, hint):
         if isinstance(value, (str, bytes)) or value is None:
             raise GraphadTypeError(f"{what} must be an array or a number, not {value!r}")
+        if isinstance(value, np.ndarray):
+            value = plain_ndarray(value, what)
         python = not isinstance(value, (np.ndarray, np.generic))
         try:
             arr = np.asarray(value)
         except Exception as exc:
             raise GraphadTypeError(f"{what} cannot be read as an array: {exc}") from None
+        if python and arr.dtype.kind in "fO":
+            arr = self._python_numbers(value, arr, what)
         if arr.dtype.kind not in "biufc":
             raise GraphadTypeError(
                 f"{what} has dtype {arr.dtype}; graphad inputs must be numeric or bool "
@@ -138,23 +156,125 @@ class TensorType(Type):
             )
         if arr.dtype.name == self.dtype:
             return arr
-        if allow_downcast or np.can_cast(arr.dtype, self.dtype, "safe"):
+        if arr.dtype.kind == "c" and self.dtype not in COMPLEX_DTYPES:
+            raise GraphadTypeError(
+                f"{what} is complex ({arr.dtype}) but the input is real ({self.dtype}); "
+                "graphad never drops an imaginary part: pass np.real(value) if that is "
+                "what you mean"
+            )
+        if np.can_cast(arr.dtype, self.dtype, "safe"):
             return arr.astype(self.dtype)
-        if python and allow_downcast is None:
-            cast = arr.astype(self.dtype)
-            if self.dtype in DISCRETE_DTYPES and not np.array_equal(cast, arr):
-                raise GraphadTypeError(
-                    f"{what} {value!r} cannot be represented exactly as {self.dtype}"
-                )
-            return cast
+        if python and allow_downcast is not False:
+            return self._cast_python(arr, allow_downcast is None, what, hint)
+        if allow_downcast:
+            return arr.astype(self.dtype)
         raise GraphadTypeError(
             f"{what} has dtype {arr.dtype}, which does not cast safely to {self.dtype}; "
-            f"pass an array of dtype {self.dtype} (e.g. value.astype('{self.dtype}')) or "
-            "compile with allow_input_downcast=True"
+            f"pass an array of dtype {self.dtype} (e.g. value.astype('{self.dtype}'))"
+            + (f" or {hint}" if hint else "")
         )
+
+    def _python_numbers(self, value, arr, what):
+        """``value`` (Python numbers) as an array without NumPy's lossy guesses: ints
+        beyond int64 make an object array, and ints mixed with ones beyond int64 (or
+        with floats) a float64 one, which would round ``2**64 - 1`` for a uint64 input."""
+        target = np.dtype(self.dtype)
+        if arr.dtype.kind == "f" and target.kind not in "iu":
+            return arr
+        items = np.array(value, dtype=object).ravel()
+        if not all(isinstance(v, (int, float, complex, np.number, np.bool_)) for v in items):
+            return arr  # not numbers: the caller reports the dtype
+        if target.kind in "iu" and all(isinstance(v, (int, np.integer)) for v in items):
+            info = np.iinfo(target)
+            for v in items:
+                if not info.min <= v <= info.max:
+                    raise _out_of_range(what, v, target)
+            return np.array(value, dtype=target)
+        if arr.dtype.kind == "f":
+            return arr
+        is_complex = any(isinstance(v, (complex, np.complexfloating)) for v in items)
+        kind = complex if is_complex else float
+        try:
+            return np.array(value, dtype=kind)
+        except OverflowError:  # an int beyond every float
+            big = max((v for v in items if isinstance(v, int)), key=abs)
+            raise _out_of_range(what, big, target) from None
+
+    def _cast_python(self, arr, exact, what, hint):
+        """``arr`` (from Python numbers) as this dtype; raises where a value does not
+        fit the dtype's range, and, when ``exact``, where one would change."""
+        target = np.dtype(self.dtype)
+        if target.kind in "iu":
+            _check_int_range(arr, target, what)
+        with np.errstate(all="ignore"):
+            cast = arr.astype(target)
+        if target.kind in "fc":
+            overflow = np.isfinite(arr) & ~np.isfinite(cast)
+            if overflow.any():
+                raise _out_of_range(what, arr[overflow].flat[0], target)
+        elif exact and not np.array_equal(cast, arr):
+            shown = arr.item() if arr.ndim == 0 else arr.tolist()
+            raise GraphadTypeError(
+                f"{what} {shown!r} cannot be represented exactly as {self.dtype}; pass "
+                "values of that dtype" + (f", or {hint} to truncate" if hint else "")
+            )
+        return cast
 
     def value_zeros(self, shape):
         return np.zeros(shape, dtype=self.dtype)
+
+
+def plain_ndarray(value, what="value"):
+    """``value`` (an ndarray) as a base-class ndarray: ``np.matrix`` keeps rank 2 under
+    indexing and multiplies as matrices, and a masked array's mask means nothing to
+    graphad, so neither is passed on as it is.
+
+    >>> import numpy as np
+    >>> type(plain_ndarray(np.ma.masked_array([1.0, 2.0]))).__name__
+    'ndarray'
+    """
+    if type(value) is np.ndarray:
+        return value
+    if isinstance(value, np.ma.MaskedArray) and np.ma.is_masked(value):
+        raise GraphadTypeError(
+            f"{what} is a masked array with masked entries; graphad has no masks: pass "
+            "value.filled(fill_value) (or value.data to use the stored values)"
+        )
+    return value.view(np.ndarray)
+
+
+def _check_int_range(arr, target, what):
+    """Raise GraphadOverflowError when a value of ``arr`` (truncated toward zero, as a
+    cast does) is NaN or outside ``target``'s range."""
+    info = np.iinfo(target)
+    if arr.size == 0:
+        return
+    if arr.dtype.kind == "f":
+        t = np.trunc(arr.astype(np.float64))
+        # info.max + 1 and info.min are powers of two: exact as floats
+        bad = ~((t >= info.min) & (t < info.max + 1))
+        if bad.any():
+            raise _out_of_range(what, arr[bad].flat[0], target)
+    elif arr.dtype.kind in "iu":
+        low, high = int(arr.min()), int(arr.max())
+        if low < info.min or high > info.max:
+            raise _out_of_range(what, low if low < info.min else high, target)
+
+
+def _out_of_range(what, value, target):
+    value = value.item() if isinstance(value, np.generic) else value
+    shown = repr(value)
+    if len(shown) > 40:  # 10**400
+        shown = f"an int of {len(str(abs(value)))} digits"
+    if target.kind in "iu":
+        info = np.iinfo(target)
+        span = f"[{info.min}, {info.max}]"
+    else:
+        span = f"(finite values up to ±{float(np.finfo(target).max):.8g})"
+    return GraphadOverflowError(
+        f"{what}: {shown} is outside the range of {target.name} {span}; pass a value "
+        f"in range, or declare the variable with a wider dtype"
+    )
 
 
 def result_dtype(*operands) -> str:
