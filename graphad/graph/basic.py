@@ -3,6 +3,11 @@
 An ``Apply`` is one use of an ``Op`` on input variables; it owns its output variables.
 Each Apply records where the user built it (file and line of the first stack frame
 outside graphad), so errors and dumps can point at the user's code.
+
+Variables and Apply nodes pickle flat: the nodes a pickled one depends on are written
+one after another in topological order, each naming its inputs by the nodes written
+before it, so a chain of 100,000 nodes pickles without deep recursion (pickle's default
+walk goes through ``owner`` and ``inputs``, one level of recursion per node).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import itertools
 import os
 import sys
+import weakref
 from types import SimpleNamespace
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -55,6 +61,11 @@ class Variable:
         cp.tag = SimpleNamespace(**vars(self.tag))
         cp.auto_name = f"v{next(_ids)}"
         return cp
+
+    def __reduce_ex__(self, protocol):
+        if self.owner is None:  # a leaf: pickle's default (or a subclass's __reduce__)
+            return super().__reduce_ex__(protocol)
+        return (_output_of, (_pickle_order(self.owner), _record(self.owner), self.index))
 
     def __repr__(self) -> str:
         return f"{self.name or self.auto_name}::{self.type}"
@@ -151,8 +162,103 @@ class Apply:
         node.tag = SimpleNamespace(**vars(self.tag))
         return node
 
+    def __reduce_ex__(self, protocol):
+        return (_node_of, (_pickle_order(self), _record(self)))
+
     def __repr__(self) -> str:
         return f"Apply({self.op}, inputs={self.inputs}, outputs={self.outputs})"
+
+
+# --- pickling ------------------------------------------------------------------------------
+#
+# A pickled variable with an owner (or a pickled Apply) is written as the records of the
+# nodes it depends on, in topological order, then a reference to its own. A record
+# writes its node's op, attributes and output variables, and names each input either
+# as a leaf variable (pickled as usual) or as (record of the owner, output index). The
+# owner's record was written before, so pickle writes a back-reference, not a nested
+# graph: the recursion depth stays constant. Records are kept per node (weakly), so
+# two variables of one graph pickled together share their nodes after loading, as they
+# did before pickling; ``copy.deepcopy`` goes the same flat way.
+
+_records: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class _NodeRecord:
+    """What pickle writes for one Apply node in the flat form (see above)."""
+
+    __slots__ = ("node", "__weakref__")
+
+    def __init__(self, node):
+        self.node = weakref.ref(node)
+
+    def __reduce__(self):
+        node = self.node()
+        inputs = [v if v.owner is None else (_record(v.owner), v.index) for v in node.inputs]
+        outputs = [(type(v), _state(v, "owner")) for v in node.outputs]
+        return (_make_node, (_state(node, "inputs", "outputs"), inputs, outputs))
+
+
+def _record(node) -> _NodeRecord:
+    # setdefault: two threads pickling one graph still get one record per node
+    return _records.get(node) or _records.setdefault(node, _NodeRecord(node))
+
+
+def _state(obj, *skip) -> dict:
+    state = obj.__dict__.copy()
+    for key in skip:
+        del state[key]
+    return state
+
+
+def _pickle_order(node) -> tuple:
+    """The records of ``node`` and of every node it depends on, inputs first."""
+    order, done = [], set()
+    stack = [(node, False)]
+    while stack:
+        n, expanded = stack.pop()
+        if n in done:
+            continue
+        if expanded:
+            done.add(n)
+            order.append(_record(n))
+            continue
+        stack.append((n, True))
+        stack.extend((v.owner, False) for v in reversed(n.inputs) if v.owner is not None)
+    return tuple(order)
+
+
+def _make_node(state, inputs, outputs):
+    node = Apply.__new__(Apply)  # not __init__: it would record the loader's line
+    node.__dict__.update(state)
+    node.inputs = [v if isinstance(v, Variable) else v[0].outputs[v[1]] for v in inputs]
+    node.outputs = []
+    for index, (cls, var_state) in enumerate(outputs):
+        var = cls.__new__(cls)
+        var.__dict__.update(var_state)
+        var.owner, var.index = node, index
+        node.outputs.append(var)
+    return node
+
+
+def _node_of(order, node):
+    """The loaded ``node`` (``order`` loaded its graph); under ``copy.copy``, which
+    hands over the records themselves, a shallow copy of the node as before."""
+    if isinstance(node, _NodeRecord):
+        return _shallow_copy(node.node())
+    return node
+
+
+def _output_of(order, node, index):
+    """Output ``index`` of the loaded ``node``; see ``_node_of``."""
+    if isinstance(node, _NodeRecord):
+        return _shallow_copy(node.node().outputs[index])
+    return node.outputs[index]
+
+
+def _shallow_copy(obj):
+    copy = obj.__class__.__new__(obj.__class__)
+    copy.__dict__.update(obj.__dict__)
+    return copy
 
 
 def user_frame(depth=1):

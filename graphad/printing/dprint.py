@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 from ..graph.basic import Constant, format_source
-from .export import GraphParts
+from .export import GraphParts, constant_text
 
 
 def node_tags(node) -> list:
@@ -36,16 +36,23 @@ def dprint(obj, file=None) -> str:
     parts = GraphParts(obj, "dprint")
     inputs, outputs = parts.inputs, parts.outputs
     names: dict = {}
+    # how many names given so far start with "%": the next unnamed variable's number
+    # (a counter, not a rescan of every name, so that printing stays linear)
+    numbered = [0]
+    texts: dict = {}  # constant_text's memo
 
     def name(var):
-        if var not in names:
+        text = names.get(var)
+        if text is None:
             if isinstance(var, Constant):
-                names[var] = str(var)
+                text = constant_text(var, texts)
             elif var.owner is None and var.name:
-                names[var] = var.name
+                text = var.name
             else:
-                names[var] = f"%{len([n for n in names.values() if n.startswith('%')])}"
-        return names[var]
+                text = f"%{numbered[0]}"
+            names[var] = text
+            numbered[0] += text.startswith("%")
+        return text
 
     lines = []
     for var in inputs:

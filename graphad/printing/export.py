@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from ..errors import GraphadTypeError, MissingToolError
 from ..graph.basic import Constant, Variable, format_source
 from ..graph.fgraph import FunctionGraph
@@ -58,7 +60,7 @@ class GraphParts:
         self.order = toposort(self.outputs, self.inputs)
 
 
-def _role(var, inputs, outputs, updates) -> str:
+def _role(var, outputs, updates) -> str:
     if var in updates:
         return "update"
     if var in outputs:
@@ -76,9 +78,22 @@ def _params(op) -> dict:
     return {k: str(v) for k, v in zip(op.__props__, op.params) if k != "kernel"}
 
 
-def _variable_label(var, k) -> str:
+def constant_text(var, memo) -> str:
+    """``str(var)`` of a constant, remembered in ``memo`` by value: NumPy's repr of
+    a small array costs ~0.1 ms, and large graphs repeat the same few constants."""
+    data = var.data
+    if var.name or type(data) is not np.ndarray or data.size > 8:
+        return str(var)
+    key = (data.dtype.str, data.shape, data.tobytes())
+    text = memo.get(key)
+    if text is None:
+        text = memo[key] = str(var)
+    return text
+
+
+def _variable_label(var, k, memo) -> str:
     if isinstance(var, Constant):
-        text = str(var)
+        text = constant_text(var, memo)
         return text if len(text) <= 24 else text[:21] + "..."
     return var.name or f"%{k}"
 
@@ -106,18 +121,23 @@ def to_networkx(obj):
     """
     nx = _networkx()
     parts = GraphParts(obj, "to_networkx")
-    inputs, outputs, updates = parts.inputs, parts.outputs, parts.updates
+    inputs, updates = parts.inputs, parts.updates
+    # each output's first position; a dict, so a Function with many outputs stays linear
+    output_index: dict = {}
+    for k, var in enumerate(parts.outputs):
+        output_index.setdefault(var, k)
     graph = nx.DiGraph()
     ids: dict = {}
     made = [0]  # variables with an owner so far: %0, %1, ... as dprint names them
+    texts: dict = {}  # constant_text's memo
 
     def add_variable(var):
         if var in ids:
             return ids[var]
-        label = _variable_label(var, made[0])
+        label = _variable_label(var, made[0], texts)
         made[0] += var.owner is not None
         key = ids[var] = f"v{len(ids)}"
-        role = _role(var, inputs, outputs, updates)
+        role = _role(var, output_index, updates)
         attrs = dict(
             kind="variable",
             label=label,
@@ -131,7 +151,7 @@ def to_networkx(obj):
             target = updates[var]
             attrs["updates"] = target.name or str(target.type)
         if role == "output":
-            attrs["output_index"] = outputs.index(var)
+            attrs["output_index"] = output_index[var]
         graph.add_node(key, **attrs)
         return key
 
@@ -147,7 +167,7 @@ def to_networkx(obj):
             graph.add_edge(add_variable(var), key, position=i)
         for i, var in enumerate(node.outputs):
             graph.add_edge(key, add_variable(var), position=i)
-    for var in outputs:
+    for var in parts.outputs:
         add_variable(var)
     return graph
 

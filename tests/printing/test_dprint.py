@@ -177,6 +177,22 @@ def test_names_are_assigned_at_print_time():
     assert ga.dprint(_same_graph(), file=io.StringIO()) == first
 
 
+def test_constants_print_by_value_and_dtype_and_results_are_numbered_in_order():
+    # equal bytes, other dtypes: printed apart (the printer remembers each text by value)
+    x = ga.vector("x", dtype="int32")
+    zero_i, zero_f = ga.constant(np.int32(0)), ga.constant(np.float32(0))
+    y = ((x + zero_i) * zero_f + ga.constant(np.int32(0))) + ga.constant(np.zeros(20))
+    text = ga.dprint(y, file=io.StringIO())
+    assert [line.split("  @ ")[0] for line in text.splitlines()] == [
+        "x :: int32[?]  [input]",
+        "%0 = Elemwise{add}(x, array(0, dtype=int32)) :: int32[?]",
+        "%1 = Elemwise{mul}(%0, array(0., dtype=float32)) :: float64[?]",
+        "%2 = Elemwise{add}(%1, array(0, dtype=int32)) :: float64[?]",
+        "%3 = Elemwise{add}(%2, <array>) :: float64[20]",
+        "return %3",
+    ]
+
+
 def test_unnamed_inputs_get_a_name():
     x = ga.vector()
     y = ga.vector()

@@ -73,6 +73,14 @@ def test_networkx_variable_roles_and_types():
     assert out["output_index"] == 0 and out["shape"] == []
 
 
+def test_networkx_output_index_is_the_first_position():
+    x = ga.vector("x")
+    y = ga.exp(x)
+    g = to_networkx([y, x * 2, y])
+    outputs = [d for _, d in g.nodes(data=True) if d.get("role") == "output"]
+    assert sorted((d["label"], d["output_index"]) for d in outputs) == [("%0", 0), ("%1", 1)]
+
+
 def test_networkx_edges_keep_argument_positions():
     x, y = ga.vector("x"), ga.vector("y")
     g = to_networkx(x - y)
