@@ -149,6 +149,22 @@ def include_dirs() -> list:
     return [_PYTHON_INCLUDE, np.get_include(), kernels_dir()]
 
 
+def run_compiler(cmd, scratch=None) -> tuple[int, str]:
+    """Run the compiler command ``cmd``; (exit status, stderr). ``scratch`` becomes its
+    TMPDIR. It runs in a process group of its own: spared the terminal's ^C, and killed
+    as a whole (cc and the cc1, as, ld it started) if this call is interrupted or fails."""
+    env = None if scratch is None else {**os.environ, "TMPDIR": scratch}
+    proc = Popen(cmd, stdout=PIPE, stderr=PIPE, text=True, env=env, start_new_session=True)
+    try:
+        _, stderr = proc.communicate()
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
+    return proc.returncode, stderr
+
+
 def compile_shared(
     source_path: str, out_path: str, extra_includes=(), link_args=(), opt=None, scratch=None
 ) -> None:
@@ -166,17 +182,8 @@ def compile_shared(
     flags = compile_flags() + ((opt,) if opt else ())  # a later -O wins
     cmd = [cc, *flags, *includes, source_path, *link_args, *vector_links]
     cmd += ["-o", out_path, "-lm"]
-    env = None if scratch is None else {**os.environ, "TMPDIR": scratch}
-    # a process group of its own: killed below as a whole, and spared the terminal's ^C
-    proc = Popen(cmd, stdout=PIPE, stderr=PIPE, text=True, env=env, start_new_session=True)
-    try:
-        _, stderr = proc.communicate()
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.killpg(proc.pid, signal.SIGKILL)  # cc and the cc1, as, ld it started
-        proc.wait()
-        raise
-    if proc.returncode != 0:
+    returncode, stderr = run_compiler(cmd, scratch)
+    if returncode != 0:
         raise KernelError(
             f"the C compiler failed on graphad's generated {os.path.basename(source_path)} "
             f"(please report this bug):\n{stderr[-4000:]}"

@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 
 from ...errors import KernelError, MissingToolError
 from ...kernel.render_cuda import module_source
+from ..c.compiler import run_compiler
 from ..c.module import headers_digest
 
 # the virtual architecture the PTX is for: every GPU since Turing runs it (JIT-compiled;
@@ -60,17 +60,19 @@ def ptx_module(kernels, timings=None):
     timings.setdefault("compiler", 0.0)
 
     def build(out_path):
+        # in the cache's folder for this build (source and nvcc's temporary files):
+        # removed however the build ends, or by the next build if this one is killed
         begin = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix="graphad-cuda-") as tmp:
-            src = os.path.join(tmp, "kernels.cu")
-            with open(src, "w") as fh:
-                fh.write(source)
-            cmd = [nvcc, "--ptx", f"-arch={ARCH}", f"-I{kernels_dir()}", src, "-o", out_path]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
+        scratch = os.path.dirname(out_path)
+        src = os.path.join(scratch, "kernels.cu")
+        with open(src, "w") as fh:
+            fh.write(source)
+        cmd = [nvcc, "--ptx", f"-arch={ARCH}", f"-I{kernels_dir()}", src, "-o", out_path]
+        returncode, stderr = run_compiler(cmd, scratch)
+        if returncode != 0:
             raise KernelError(
                 "nvcc failed on graphad's generated CUDA (please report this bug):\n"
-                f"{proc.stderr[-4000:]}"
+                f"{stderr[-4000:]}"
             )
         timings["compiler"] += time.perf_counter() - begin
 
