@@ -210,21 +210,32 @@ def _state(obj, *skip) -> dict:
     return state
 
 
-def _pickle_order(node) -> tuple:
-    """The records of ``node`` and of every node it depends on, inputs first."""
+def inputs_first(outputs, stop=frozenset()) -> list:
+    """The Apply nodes ``outputs`` depend on (not through a variable in ``stop``), each
+    after the owners of its inputs: traversal.toposort's walk, without recursion."""
     order, done = [], set()
-    stack = [(node, False)]
+    # Each stack entry is (node, expanded?): a node is emitted on its second visit.
+    stack = [
+        (v.owner, False) for v in reversed(list(outputs)) if v.owner is not None and v not in stop
+    ]
     while stack:
-        n, expanded = stack.pop()
-        if n in done:
+        node, expanded = stack.pop()
+        if node in done:
             continue
         if expanded:
-            done.add(n)
-            order.append(_record(n))
+            done.add(node)
+            order.append(node)
             continue
-        stack.append((n, True))
-        stack.extend((v.owner, False) for v in reversed(n.inputs) if v.owner is not None)
-    return tuple(order)
+        stack.append((node, True))
+        for inp in reversed(node.inputs):
+            if inp.owner is not None and inp not in stop and inp.owner not in done:
+                stack.append((inp.owner, False))
+    return order
+
+
+def _pickle_order(node) -> tuple:
+    """The records of ``node`` and of every node it depends on, inputs first."""
+    return tuple(_record(n) for n in inputs_first(node.outputs))
 
 
 def _make_node(state, inputs, outputs):

@@ -6,7 +6,7 @@ Python's recursion limit.
 
 from __future__ import annotations
 
-from .basic import Apply, Variable
+from .basic import Apply, Variable, inputs_first
 
 
 def ancestors(outputs, blockers=()):
@@ -47,25 +47,7 @@ def toposort(outputs, inputs=()):
     ['Elemwise{add}', 'Elemwise{exp}']
     """
     stop = inputs if isinstance(inputs, (set, frozenset, dict)) else set(inputs)
-    order = []
-    done = set()
-    # Each stack entry is (node, expanded?): a node is emitted on its second visit.
-    stack = [
-        (v.owner, False) for v in reversed(list(outputs)) if v.owner is not None and v not in stop
-    ]
-    while stack:
-        node, expanded = stack.pop()
-        if node in done:
-            continue
-        if expanded:
-            done.add(node)
-            order.append(node)
-            continue
-        stack.append((node, True))
-        for inp in reversed(node.inputs):
-            if inp.owner is not None and inp not in stop and inp.owner not in done:
-                stack.append((inp.owner, False))
-    return order
+    return inputs_first(outputs, stop)
 
 
 def clone_get_equiv(inputs, outputs, copy_inputs=True, memo=None):
