@@ -161,6 +161,8 @@ class Function:
                     self._fast = None  # the Python path brings it back first
         # NumPy steps in the runner skip np.errstate per node: it is set once per call
         self._quiet = runner is not None and maker.vm.runs_numpy
+        # the runner's call as it is: nothing to set up around it
+        self._direct = not self._quiet and self._locks is None
 
     @property
     def fgraph(self):
@@ -172,7 +174,7 @@ class Function:
 
     def __call__(self, *args, **kwargs):
         fast = self._fast
-        if fast is not None and not kwargs and not self._quiet and self._locks is None:
+        if fast is not None and not kwargs and self._direct:
             result = fast(*args)  # the common call, without a frame more
             if result is not NotImplemented:
                 return result

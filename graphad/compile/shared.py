@@ -43,6 +43,10 @@ class SharedVariable(TensorVariable):
     def __init__(self, type, value, name=None):
         super().__init__(type, name=name)
         self.container = [type.filter(value, strict=True, allow_downcast=False, what=self._what())]
+        self._fresh_state()
+
+    def _fresh_state(self):
+        """What a shared variable holds besides its value (not pickled: made anew)."""
         self.readers = weakref.WeakSet()  # the CPU functions with a C runner that read it
         self.assumed_shapes = frozenset()  # value shapes compiled functions were tuned for
         self.lock = threading.Lock()  # held by a call that updates the value
@@ -130,9 +134,7 @@ def _rebuild_shared(type, value, name):
     var = SharedVariable.__new__(SharedVariable)
     TensorVariable.__init__(var, type, name=name)
     var.container = [value]
-    var.readers = weakref.WeakSet()
-    var.assumed_shapes = frozenset()
-    var.lock = threading.Lock()
+    var._fresh_state()
     return var
 
 

@@ -18,9 +18,9 @@ import time
 
 import numpy as np
 
-from ..errors import GraphadError, NaNError, ShapeError, node_error
+from ..errors import GraphadError, NaNError, ShapeError
 from ..graph.basic import Constant, format_source
-from ..graph.op import user_expression
+from ..graph.op import node_error, user_expression
 
 
 class VM:

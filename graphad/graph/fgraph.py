@@ -113,12 +113,8 @@ class FunctionGraph:
     # --- editing ---------------------------------------------------------------
     def replace(self, old: Variable, new: Variable, reason: str = "") -> None:
         """Make every client of ``old`` read ``new`` instead; prune what died."""
-        if old is new:
-            return
         _check_replaceable(old, new, reason)
-        self._import_var(new)
-        for client, i in list(self.clients.get(old, [])):
-            self.change_input(client, i, new, reason)
+        self._replace(old, new, reason)
 
     def replace_all(self, pairs, reason: str = "") -> None:
         """``replace`` each (old, new) pair; all pairs are checked before any is made,
@@ -127,7 +123,14 @@ class FunctionGraph:
         for old, new in pairs:
             _check_replaceable(old, new, reason)
         for old, new in pairs:
-            self.replace(old, new, reason)
+            self._replace(old, new, reason)
+
+    def _replace(self, old, new, reason):
+        if old is new:
+            return
+        self._import_var(new)
+        for client, i in list(self.clients.get(old, [])):
+            self.change_input(client, i, new, reason)
 
     def change_input(self, client, i: int, new: Variable, reason: str = "") -> None:
         """Set input ``i`` of ``client`` (an Apply or OUTPUT) to ``new``."""

@@ -19,7 +19,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from .basic import Apply
+from ..errors import (
+    GraphadError,
+    GraphadIndexError,
+    GraphadMemoryError,
+    GraphadTypeError,
+    GraphadValueError,
+    KernelError,
+    NaNError,
+)
+from .basic import Apply, format_source
 
 
 class Value:
@@ -165,3 +174,47 @@ def operand(text) -> str:
 def _short(value) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+_RUNTIME_CLASSES = (
+    (IndexError, GraphadIndexError),
+    (MemoryError, GraphadMemoryError),
+    (FloatingPointError, NaNError),
+    (TypeError, GraphadTypeError),
+    (ValueError, GraphadValueError),
+)
+
+
+def node_error(exc, node, inputs):
+    """An exception for ``exc`` raised while running ``node``: it names the op, the
+    input shapes and dtypes, and where the user built the node; its class keeps the
+    category (IndexError stays an IndexError)."""
+    cls = KernelError
+    if isinstance(exc, GraphadError) and "__init__" not in vars(type(exc)):
+        cls = type(exc)  # keep the precise class (ShapeError stays ShapeError)
+    else:
+        for builtin, ours in _RUNTIME_CLASSES:
+            if isinstance(exc, builtin):
+                cls = ours
+                break
+    shapes = ", ".join(_describe_value(v) for v in inputs)
+    site = node.op.failure_site(node, inputs) if inputs is not None else None
+    if site is None:
+        site = user_expression(node.outputs[0]), node.source
+    message = (
+        f"`{site[0]}` failed: {exc}\n"
+        f"  inputs: {shapes or 'none'}\n"
+        f"  built at: {format_source(site[1])}\n"
+        f"  runs as: {node.op.describe_node(node)}"
+    )
+    err = cls(message)
+    err.node = node
+    return err
+
+
+def _describe_value(value) -> str:
+    shape = getattr(value, "shape", None)
+    dtype = getattr(value, "dtype", None)
+    if shape is None:
+        return type(value).__name__
+    return f"{dtype}{list(shape)}"

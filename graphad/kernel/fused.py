@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..graph.basic import Apply
-from ..graph.op import Op, operand, user_expression
+from ..graph.op import Op, user_expression
 from ..tensor.type import TensorType, broadcast_static
 from .ir import Kernel, Literal
 
@@ -47,33 +47,20 @@ class Fused(Op):
         return f"fused kernel {self.kernel.describe()}{where}"
 
     def user_text(self, node, args):
-        return self.value_text(self.kernel.result_refs[0], args)
+        return self.kernel.describe(self.kernel.result_refs[0], 4, args)
 
-    def value_text(self, ref, args, depth=4) -> str:
-        """Value ``ref`` of the kernel in the user's words, its inputs named by
-        ``args``."""
-        kernel = self.kernel
-        if isinstance(ref, Literal):
-            return repr(ref.value)
-        if ref < len(kernel.inputs):
-            return args[ref]
-        if depth == 0:
-            return "..."
-        if kernel.reduce is not None and ref == kernel.reduced_ref:
-            red = kernel.reduce
-            axis = red.axes[0] if len(red.axes) == 1 else red.axes
-            keep = ", keepdims=True" if red.keepdims else ""
-            inner = operand(self.value_text(kernel.outputs[0], args, depth - 1))
-            return f"{inner}.{red.kind}(axis={axis}{keep})"
-        step = kernel.step(ref)
-        return step.op.user_text([self.value_text(a, args, depth - 1) for a in step.args])
+    def _site(self, node, ref):
+        """``(text, source)`` of value ``ref``: its expression, named as the user wrote
+        it, and the line that built it."""
+        k = ref - len(self.kernel.inputs)
+        source = self.sources[k] if k < len(self.sources) else node.source
+        return self.kernel.describe(ref, 2, [user_expression(v) for v in node.inputs]), source
 
     def failure_site(self, node, inputs):
         """The first step whose operands do not broadcast together, with the line
         that built it (not the kernel's root, which may be a later ``sum``)."""
         kernel = self.kernel
         shapes = [np.shape(v) for v in inputs]
-        args = [user_expression(v) for v in node.inputs]
         refs = list(range(len(kernel.inputs), kernel.reduced_ref))
         if kernel.reduce is not None:
             refs += list(range(kernel.reduced_ref + 1, kernel.result_ref + 1))
@@ -88,9 +75,7 @@ class Fused(Op):
             try:
                 shape_of[ref] = np.broadcast_shapes(*operands)
             except ValueError:
-                k = ref - len(kernel.inputs)
-                source = self.sources[k] if k < len(self.sources) else node.source
-                return self.value_text(ref, args, depth=2), source
+                return self._site(node, ref)
         return None
 
     def make_node(self, *inputs):
@@ -157,7 +142,6 @@ class Fused(Op):
         kernel = self.kernel
         with np.errstate(all="ignore"):
             values = self.evaluate(node, inputs)
-        args = [user_expression(v) for v in node.inputs]
 
         def finite(ref):
             if isinstance(ref, Literal):
@@ -171,9 +155,7 @@ class Fused(Op):
             else:
                 operands = kernel.step(ref).args
             if not finite(ref) and all(finite(a) for a in operands):
-                k = ref - len(kernel.inputs)
-                source = self.sources[k] if k < len(self.sources) else node.source
-                return self.value_text(ref, args, depth=2), source
+                return self._site(node, ref)
         return None
 
     def infer_shape(self, node, input_shapes):

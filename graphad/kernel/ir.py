@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..tensor.reduce import reduction_text
+
 
 @dataclass(frozen=True)
 class KInput:
@@ -167,22 +169,27 @@ class Kernel:
         all of an elementwise kernel's, a reduction kernel's exported prologue values."""
         return self.outputs[1:] if self.reduce is not None else self.outputs
 
-    def describe(self, ref=None, depth=6) -> str:
+    def describe(self, ref=None, depth=6, names=None) -> str:
         """The kernel's outputs as nested expressions: ``tanh(add(mul(i0, i1), i2))``
-        (``...`` below ``depth`` levels, so a long chain prints in one line)."""
+        (``...`` below ``depth`` levels, so a long chain prints in one line). With
+        ``names``, the texts of the inputs, in the user's words: ``tanh(x * y + z)``."""
         if ref is None:
-            return ", ".join(self.describe(r, depth) for r in self.result_refs)
+            return ", ".join(self.describe(r, depth, names) for r in self.result_refs)
         if isinstance(ref, Literal):
             return repr(ref.value)
         n = len(self.inputs)
         if ref < n:
-            return f"i{ref}"
+            return f"i{ref}" if names is None else names[ref]
         if depth == 0:
             return "..."
         if self.reduce is not None and ref == self.reduced_ref:
-            return f"{self.reduce}({self.describe(self.outputs[0], depth - 1)})"
+            inner, red = self.describe(self.outputs[0], depth - 1, names), self.reduce
+            if names is None:
+                return f"{red}({inner})"
+            return reduction_text(inner, red.kind, red.axes, red.keepdims)
         step = self.step(ref)
-        return f"{step.op}({', '.join(self.describe(a, depth - 1) for a in step.args)})"
+        args = [self.describe(a, depth - 1, names) for a in step.args]
+        return f"{step.op}({', '.join(args)})" if names is None else step.op.user_text(args)
 
     def listing(self) -> list:
         """One line per value the kernel computes, in evaluation order: ``v3 =

@@ -38,10 +38,11 @@ def dprint(obj, file=None) -> str:
     names: dict = {}
     # how many names given so far start with "%": the next unnamed variable's number
     # (a counter, not a rescan of every name, so that printing stays linear)
-    numbered = [0]
+    numbered = 0
     texts: dict = {}  # constant_text's memo
 
     def name(var):
+        nonlocal numbered
         text = names.get(var)
         if text is None:
             if isinstance(var, Constant):
@@ -49,9 +50,9 @@ def dprint(obj, file=None) -> str:
             elif var.owner is None and var.name:
                 text = var.name
             else:
-                text = f"%{numbered[0]}"
+                text = f"%{numbered}"
             names[var] = text
-            numbered[0] += text.startswith("%")
+            numbered += text.startswith("%")
         return text
 
     lines = []

@@ -332,14 +332,21 @@ def _try_rule(fgraph, node, r, pass_name, record, strict, disabled, work) -> boo
     except Exception as exc:
         where = f"{node.op} built at {format_source(node.source)}"
         msg = f"rewrite rule {r.name!r} of pass {pass_name!r} failed on {where}: {exc}"
-        if strict:
-            raise RewriteError(msg) from exc
-        warnings.warn(msg + "; the rule is skipped (please report this bug)", stacklevel=2)
-        record.failures.append((pass_name, r.name, str(exc)))
+        report_failure(record, strict, exc, msg, "the rule is skipped", pass_name, r.name)
         disabled.add(r)
         return False
     record.fire(pass_name, r.name)
     return True
+
+
+def report_failure(record, strict, exc, msg, outcome, pass_name, rule_name=None):
+    """A rewrite step failed with ``exc`` (a bug in graphad): RewriteError in tests and
+    DEBUG (``strict``), else a warning saying ``msg`` and the ``outcome``, kept in
+    ``record.failures``."""
+    if strict:
+        raise RewriteError(msg) from exc
+    warnings.warn(f"{msg}; {outcome} (please report this bug)", stacklevel=3)
+    record.failures.append((pass_name, rule_name, str(exc)))
 
 
 def _over_budget(pass_name, fired, budget, strict):

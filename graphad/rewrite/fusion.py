@@ -18,14 +18,13 @@ expression for its dtypes stays on its own, run by NumPy.
 from __future__ import annotations
 
 import heapq
-import warnings
 
-from ..errors import RewriteError
 from ..graph.basic import format_source
 from ..kernel.fused import Fused
 from ..kernel.lower import build_kernel
 from ..tensor import scalar_ops as so
 from ..tensor.scalar_base import C_TYPES
+from .engine import report_failure
 
 # Steps per kernel: beyond this a chain is cut into several kernels, so the C
 # compiler's time stays proportional to the graph (one huge function compiles
@@ -310,17 +309,12 @@ class FusionPass:
             except Exception as exc:
                 # a failing group stays unfused (its nodes run one by one): slower,
                 # never wrong; tests and DEBUG re-raise
-                root = g.nodes[-1]
                 msg = (
                     f"fusion of {', '.join(str(n.op) for n in g.nodes)} (built at "
-                    f"{format_source(root.source)}) failed: {exc}"
+                    f"{format_source(g.nodes[-1].source)}) failed: {exc}"
                 )
-                if strict:
-                    raise RewriteError(msg) from exc
-                warnings.warn(
-                    msg + "; those nodes run unfused (please report this bug)", stacklevel=2
-                )
-                record.failures.append((self.name, "fuse_elemwise", str(exc)))
+                outcome = "those nodes run unfused"
+                report_failure(record, strict, exc, msg, outcome, self.name, "fuse_elemwise")
                 continue
             if fired:
                 record.fire(self.name, fired)

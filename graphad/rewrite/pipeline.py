@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import gc
 import time
-import warnings
 
-from ..errors import GraphadError, RewriteError
+from ..errors import GraphadError
 from ..graph.verify import LintError, lint
 from .canonicalize import canonicalize_rules
-from .engine import RewriteRecord, RulePass
+from .engine import RewriteRecord, RulePass, report_failure
 from .fold import fold_rules
 from .fusion import FusionPass
 from .merge import MergePass
@@ -94,12 +93,7 @@ def _run_step(step, fgraph, record, strict):
         raise
     except Exception as exc:
         msg = f"rewrite pass {step.name!r} failed: {type(exc).__name__}: {exc}"
-        if strict:
-            raise RewriteError(msg) from exc
-        warnings.warn(
-            msg + "; the rest of the pass is skipped (please report this bug)", stacklevel=2
-        )
-        record.failures.append((step.name, None, str(exc)))
+        report_failure(record, strict, exc, msg, "the rest of the pass is skipped", step.name)
 
 
 def _lint_after(fgraph, step):

@@ -76,9 +76,7 @@ class Reduce(Op):
         return f"{self.kind.capitalize()}{{axis={list(self.axis)}{extra}}}"
 
     def user_text(self, node, args):
-        axis = self.axis[0] if len(self.axis) == 1 else self.axis
-        extra = ", keepdims=True" if self.keepdims else ""
-        return f"{operand(args[0])}.{self.kind}(axis={axis}{extra})"
+        return reduction_text(args[0], self.kind, self.axis, self.keepdims)
 
     def make_node(self, x):
         x = as_tensor_variable(x)
@@ -176,6 +174,13 @@ def _reduced_shape(shape, axes, keepdims):
     if keepdims:
         return tuple(1 if i in axes else s for i, s in enumerate(shape))
     return tuple(s for i, s in enumerate(shape) if i not in axes)
+
+
+def reduction_text(operand_text, kind, axes, keepdims) -> str:
+    """A reduction as its user writes it (error messages): ``(a + b).sum(axis=0)``."""
+    axis = axes[0] if len(axes) == 1 else axes
+    extra = ", keepdims=True" if keepdims else ""
+    return f"{operand(operand_text)}.{kind}(axis={axis}{extra})"
 
 
 def _reduce(kind, x, axis, keepdims, dtype=None):
